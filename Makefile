@@ -1,0 +1,59 @@
+# Deep Learning, Derived: build the book, run the tests. Every target creates .venv when missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+JB     := $(BIN)/jupyter-book
+JBFLAGS := -W -n --keep-going
+# Debian packages the PDF needs (see README).
+TEX_PKGS := texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended tex-gyre latexmk lmodern
+# Extra dependency groups: `make test EXTRAS=book,test,torch` also installs the PyTorch oracle.
+EXTRAS ?= book,test
+
+.PHONY: all venv html pdf test serve clean check-tex cache-check help
+all: test html
+
+help:
+	@echo "make html   build the site into _build/html (strict: warnings, failing cells and bad references fail)"
+	@echo "make pdf    build the PDF into _build/latex/deep-learning-derived.pdf (needs: $(TEX_PKGS))"
+	@echo "make test   run the package tests and the book checks (every chapter executed)"
+	@echo "make serve  serve _build/html on http://localhost:8000"
+	@echo "make clean  remove _build (the venv stays; rm -rf .venv removes it)"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	@touch $@
+
+venv: $(STAMP)
+
+# jupyter-cache hashes only the code cells: when the package changes, the cached outputs are stale.
+cache-check:
+	@mkdir -p _build
+	@h=$$(find code -name '*.py' -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16); \
+	 if [ "$$(cat _build/.code-hash 2>/dev/null)" != "$$h" ]; then \
+	   echo "code/ changed: clearing the execution cache"; rm -rf _build/.jupyter_cache; echo $$h > _build/.code-hash; fi
+
+html: venv cache-check
+	$(JB) build . $(JBFLAGS)
+	@echo "The site is in _build/html: open _build/html/index.html, or run 'make serve'."
+
+check-tex:
+	@missing=""; for p in $(TEX_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	 if [ -n "$$missing" ]; then echo "make pdf needs these Debian packages:$$missing"; \
+	   echo "install them with: sudo apt-get install -y$$missing"; exit 1; fi
+
+pdf: venv check-tex cache-check
+	$(JB) build . --builder pdflatex $(JBFLAGS)
+	@echo "The PDF is _build/latex/deep-learning-derived.pdf"
+
+test: venv
+	$(BIN)/python -m pytest -n 2
+
+serve:
+	@test -f _build/html/index.html || { echo "no site yet: run 'make html' first"; exit 1; }
+	$(PYTHON) -m http.server --directory _build/html 8000
+
+clean:
+	rm -rf _build

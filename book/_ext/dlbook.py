@@ -1,0 +1,97 @@
+"""Local Sphinx extension of the book.
+
+1. LaTeX macros are defined once, in book/macros.tex, and fed both to MathJax and to the LaTeX preamble.
+2. ``{formula-index}`` renders the table of every labelled formula with its chapter and status, each
+   row a link target (``{ref}`text <eq-...>``` from the chapters) and each number a link to the formula.
+"""
+from __future__ import annotations
+
+import pathlib
+import re
+import sys
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.util.docutils import SphinxDirective
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import formulas  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+MACRO_RE = re.compile(r"^\\newcommand\{\\(\w+)\}(?:\[(\d)\])?\{(.*)\}\s*(%.*)?$")
+
+
+def read_macros(path: pathlib.Path) -> dict:
+    macros = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("%"):
+            continue
+        m = MACRO_RE.match(line)
+        if not m:
+            raise ValueError(f"{path}: cannot read macro line {line!r}; use \\newcommand{{\\name}}[n]{{body}}")
+        name, nargs, body = m.group(1), m.group(2), m.group(3)
+        macros[name] = [body, int(nargs)] if nargs else body
+    return macros
+
+
+def on_config_inited(app, config):
+    macro_file = REPO / "book" / "macros.tex"
+    macros = read_macros(macro_file)
+    mj = dict(config.mathjax3_config or {})
+    tex = dict(mj.get("tex", {}))
+    tex["macros"] = {**tex.get("macros", {}), **macros}
+    mj["tex"] = tex
+    mj.setdefault("options", {})
+    config.mathjax3_config = mj
+    elements = dict(config.latex_elements or {})
+    preamble = elements.get("preamble", "")
+    own = (REPO / "book" / "_ext" / "preamble.tex").read_text()
+    elements["preamble"] = preamble + "\n" + own + "\n" + macro_file.read_text()
+    config.latex_elements = elements
+
+
+class FormulaIndex(SphinxDirective):
+    """Table of all labelled formulas in _toc.yml order; each label cell is a link target."""
+
+    has_content = False
+
+    def run(self):
+        rows = [":::{list-table}", ":header-rows: 1", ":widths: 12 40 28 20", "",
+                "* - Formula", "  - Label", "  - Chapter", "  - Status"]
+        labels = []
+        for ch in formulas.chapters(REPO, extra=sorted(self.env.found_docs)):
+            if ch.docname not in self.env.found_docs:
+                continue
+            for eq in ch.equations:
+                if not eq.label:
+                    continue
+                labels.append(eq.label)
+                word = formulas.STATUS_WORDS.get(ch.status(eq.label), "NOT BOUND")
+                rows += [f"* - {{eq}}`{eq.label}`", f"  - `{eq.label}`", f"  - {{doc}}`/{ch.docname}`", f"  - {word}"]
+        rows.append(":::")
+        if not labels:
+            return [nodes.paragraph(text="No labelled formulas yet.")]
+        node = nodes.container()
+        self.state.nested_parse(StringList(rows, source="formula-index"), self.content_offset, node)
+        # Make each label cell a target named after the label, so that a chapter links back with
+        # {ref}`text <eq-...>` (a name in the std domain; the equation itself lives in the math domain).
+        for literal in list(node.findall(nodes.literal)):
+            label = literal.astext()
+            if label in labels and isinstance(literal.parent, nodes.paragraph):
+                target = nodes.target("", "", ids=["formula-" + label], names=[label])
+                literal.parent.insert(0, target)
+                self.state.document.note_explicit_target(target, target)
+        return node.children
+
+
+def on_env_get_outdated(app, env, added, changed, removed):
+    # The index depends on every chapter's source: rebuild it whenever anything is read.
+    return [d for d in env.found_docs if d.endswith("formula-index")]
+
+
+def setup(app):
+    app.connect("config-inited", on_config_inited)
+    app.connect("env-get-outdated", on_env_get_outdated)
+    app.add_directive("formula-index", FormulaIndex)
+    return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
