@@ -90,7 +90,20 @@ def on_env_get_outdated(app, env, added, changed, removed):
     return [d for d in env.found_docs if d.endswith("formula-index")]
 
 
+def dedupe_scripts(app, pagename, templatename, context, doctree):
+    """sphinx-thebe registers its inline configuration script twice under Sphinx 7, which declares
+    ``const THEBE_JS_URL`` twice: a script error on every page. Keep the first of identical scripts."""
+    seen, unique = set(), []
+    for js in context.get("script_files", []):
+        key = (getattr(js, "filename", str(js)) or "", tuple(sorted(getattr(js, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique
+
+
 def setup(app):
+    app.connect("html-page-context", dedupe_scripts, priority=999)
     app.connect("config-inited", on_config_inited)
     app.connect("env-get-outdated", on_env_get_outdated)
     app.add_directive("formula-index", FormulaIndex)

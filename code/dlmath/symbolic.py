@@ -129,11 +129,29 @@ def verify_steps(label: str, steps, simplifier=None, detail: str = "") -> Bindin
     return _register(Binding(label, "verified", tuple(steps), detail or f"{len(steps) - 1} steps"))
 
 
+_SIGN_TESTS = {">": "is_positive", ">=": "is_nonnegative", "<": "is_negative", "<=": "is_nonpositive"}
+
+
+def _holds(statement) -> bool:
+    """True when SymPy proves the statement; relations are decided by the sign of lhs - rhs."""
+    statement = sp.sympify(statement)
+    if statement is sp.true:
+        return True
+    if isinstance(statement, (sp.And,)):
+        return all(_holds(a) for a in statement.args)
+    if isinstance(statement, sp.core.relational.Relational) and statement.rel_op in _SIGN_TESTS:
+        diff = statement.lhs - statement.rhs
+        attr = _SIGN_TESTS[statement.rel_op]
+        for d in (diff, sp.simplify(diff), sp.factor(diff)):
+            if getattr(d, attr) is True:
+                return True
+    return sp.simplify(statement) is sp.true
+
+
 def verify_true(label: str, statement, detail: str = "") -> Binding:
     """Check that a SymPy statement (an inequality under assumptions, a limit equation) is ``True``."""
-    result = sp.simplify(statement)
-    if result is not sp.true:
-        raise FormulaCheckError(f"{label}: the statement {statement} reduces to {result}, not True")
+    if not _holds(statement):
+        raise FormulaCheckError(f"{label}: SymPy cannot reduce the statement {statement} to True")
     return _register(Binding(label, "verified", statement, detail))
 
 

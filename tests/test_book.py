@@ -1,0 +1,100 @@
+"""Book checks: the table of contents, the formula contract, the anatomy of each chapter, and every
+chapter executed from top to bottom (a failing cell or a failing SymPy check fails the test).
+"""
+import pathlib
+import re
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "book" / "_ext"))
+import formulas  # noqa: E402
+
+CHAPTERS = [c for c in formulas.chapters(REPO) if re.match(r"ch\d+-", pathlib.Path(c.docname).name)]
+CHAPTER_IDS = [pathlib.Path(c.docname).name for c in CHAPTERS]
+
+
+def book_pages():
+    skip = {"_ext", "_site_extra"}
+    return sorted(p.relative_to(REPO).with_suffix("").as_posix() for p in (REPO / "book").rglob("*.md")
+                  if not skip & set(p.relative_to(REPO / "book").parts))
+
+
+def test_every_page_is_in_the_toc_and_every_toc_entry_exists():
+    toc = formulas.toc_docnames(REPO)
+    assert len(toc) == len(set(toc)), "a page is listed twice in _toc.yml"
+    missing_files = [d for d in toc if not (REPO / (d + ".md")).exists()]
+    assert not missing_files, f"_toc.yml lists pages that do not exist: {missing_files}"
+    not_listed = sorted(set(book_pages()) - set(toc))
+    assert not not_listed, f"pages in book/ that _toc.yml does not list (they would not be built): {not_listed}"
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "no chapter files (book/part*/chNN-*.md) in the toc"
+
+
+@pytest.mark.parametrize("ch", CHAPTERS, ids=CHAPTER_IDS)
+def test_every_display_equation_is_labelled(ch):
+    unlabelled = [e.line for e in ch.equations if not e.label]
+    assert not unlabelled, f"{ch.path.name}: display equations without a label at lines {unlabelled}"
+    assert not ch.raw_envs, f"{ch.path.name}: raw amsmath environments (use aligned inside $$) at lines {ch.raw_envs}"
+    wrong = [e.label for e in ch.equations if not e.label.startswith(f"eq-{ch.slug}-")]
+    assert not wrong, f"{ch.path.name}: labels must start with 'eq-{ch.slug}-': {wrong}"
+
+
+@pytest.mark.parametrize("ch", CHAPTERS, ids=CHAPTER_IDS)
+def test_every_label_is_bound_exactly_once(ch):
+    labels = ch.labels
+    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+    assert not dup, f"{ch.path.name}: labels used by two display equations: {dup}"
+    bound = [lab for _, lab in ch.bindings]
+    unbound = [lab for lab in labels if lab not in bound]
+    twice = sorted({lab for lab in bound if bound.count(lab) > 1})
+    stray = sorted(set(bound) - set(labels))
+    assert not unbound, f"{ch.path.name}: labels not bound to a SymPy check in a code cell: {unbound}"
+    assert not twice, f"{ch.path.name}: labels bound more than once: {twice}"
+    assert not stray, f"{ch.path.name}: code cells bind labels that no display equation carries: {stray}"
+
+
+def test_labels_are_unique_across_the_book():
+    seen = {}
+    for ch in CHAPTERS:
+        for lab in ch.labels:
+            assert lab not in seen or seen[lab] == ch.docname, f"{lab} appears in {seen[lab]} and {ch.docname}"
+            seen[lab] = ch.docname
+
+
+@pytest.mark.parametrize("ch", CHAPTERS, ids=CHAPTER_IDS)
+def test_chapter_anatomy(ch):
+    text = ch.path.read_text()
+    name = ch.path.name
+    assert ch.equations, f"{name}: no display formulas"
+    assert re.search(r"^## Common misconceptions", text, re.M), f"{name}: no '## Common misconceptions' section"
+    assert re.search(r"^## Exercises", text, re.M), f"{name}: no '## Exercises' section"
+    assert re.search(r"^## Summary", text, re.M), f"{name}: no '## Summary' section"
+    exercises = len(re.findall(r"^\s*[`:]{3,}\s*\{exercise(-start)?\}", text, re.M))
+    solutions = len(re.findall(r"^\s*[`:]{3,}\s*\{solution(-start)?\}", text, re.M))
+    assert exercises >= 6, f"{name}: {exercises} exercises, at least 6 required"
+    assert solutions >= exercises, f"{name}: {exercises} exercises but {solutions} solutions"
+    assert "{literalinclude}" in text, f"{name}: the reference implementation is not shown with literalinclude"
+    assert "{cite" in text, f"{name}: no citation"
+    assert re.search(r"name:\s*fig-", text), f"{name}: no captioned figure"
+    for fig in set(re.findall(r"name:\s*(fig-[\w-]+)", text)):
+        assert re.search(r"\{numref\}`[^`]*" + re.escape(fig), text), f"{name}: figure {fig} is never referenced"
+
+
+@pytest.mark.parametrize("ch", CHAPTERS, ids=CHAPTER_IDS)
+def test_chapter_executes(ch):
+    """Run every code cell of the chapter in a fresh kernel, as the book build does."""
+    jupytext = pytest.importorskip("jupytext")
+    nbclient = pytest.importorskip("nbclient")
+    nb = jupytext.read(ch.path)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(ch.path.parent)}})
+    client.execute()
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out.get("output_type") != "error", f"{ch.path.name}: a cell raised {out.get('ename')}"
+            if out.get("name") == "stderr":
+                pytest.fail(f"{ch.path.name}: a cell wrote to stderr (the build fails on it): {out.get('text')[:300]}")
