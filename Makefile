@@ -10,13 +10,14 @@ TEX_PKGS := texlive-latex-recommended texlive-latex-extra texlive-fonts-recommen
 # Extra dependency groups: `make test EXTRAS=book,test,torch` also installs the PyTorch oracle.
 EXTRAS ?= book,test
 
-.PHONY: all venv html pdf test serve clean check-tex cache-check help
+.PHONY: all venv html pdf test serve clean check-tex cache-check check-site help
 all: test html
 
 help:
 	@echo "make html   build the site into _build/html (strict: warnings, failing cells and bad references fail)"
 	@echo "make pdf    build the PDF into _build/latex/deep-learning-derived.pdf (needs: $(TEX_PKGS))"
 	@echo "make test   run the package tests and the book checks (every chapter executed)"
+	@echo "make check-site  open every built page in headless Chromium, all outside requests blocked"
 	@echo "make serve  serve _build/html on http://localhost:8000"
 	@echo "make clean  remove _build (the venv stays; rm -rf .venv removes it)"
 
@@ -46,10 +47,16 @@ check-tex:
 
 pdf: venv check-tex cache-check
 	$(JB) build . --builder pdflatex $(JBFLAGS)
+	@if pdftotext -v >/dev/null 2>&1 && pdftotext _build/latex/deep-learning-derived.pdf - | grep -n '??'; then \
+	   echo "the PDF has undefined references (??)"; exit 1; fi
 	@echo "The PDF is _build/latex/deep-learning-derived.pdf"
 
 test: venv
 	$(BIN)/python -m pytest -n 2
+
+check-site: venv
+	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install -q -e ".[check]"
+	$(BIN)/python .ci/check_site.py _build/html
 
 serve:
 	@test -f _build/html/index.html || { echo "no site yet: run 'make html' first"; exit 1; }
