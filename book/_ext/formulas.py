@@ -69,11 +69,17 @@ def parse(path: pathlib.Path, docname: str) -> Chapter:
         while i < n and lines[i].strip() != "---":
             i += 1
         i += 1
+    open_directives = []  # fences of directives whose bodies are ordinary text (prf, exercise, ...)
     while i < n:
         line = lines[i]
         m = FENCE_RE.match(line)
         if m:
             fence, directive = m.group(1), (m.group(3) or "").strip()
+            if not directive and not m.group(4).strip() and open_directives \
+                    and fence[0] == open_directives[-1][0] and len(fence) >= len(open_directives[-1]):
+                open_directives.pop()  # the closing fence of an open directive
+                i += 1
+                continue
             body, j = [], i + 1
             while j < n and not (lines[j].strip().startswith(fence[0] * len(fence)) and lines[j].strip().strip(fence[0]) == ""):
                 body.append(lines[j])
@@ -96,6 +102,7 @@ def parse(path: pathlib.Path, docname: str) -> Chapter:
                 i = j + 1  # verbatim: nothing inside counts
                 continue
             # other directives (prf, exercise, admonitions): scan their bodies as ordinary text
+            open_directives.append(fence)
             i += 1
             continue
         if not ch.title:
