@@ -1,0 +1,1 @@
+"""Models composed from the layers of ``dlmath.layers`` (one module per model family)."""
