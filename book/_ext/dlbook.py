@@ -102,7 +102,31 @@ def dedupe_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+def _docname_of(env, node, parent_tag=None):
+    """The document a node comes from, also inside the single LaTeX document.
+
+    sphinx-proof 0.4 looks for a section whose names contain the page title; in the assembled LaTeX
+    tree that search fails and it writes ``\\label{None:thm-...}`` and unnumbered theorems, so every
+    {prf:ref} is an undefined reference in the PDF. Sphinx wraps each included page in a
+    ``start_of_file`` node that carries its docname: use it.
+    """
+    from sphinx import addnodes
+
+    while node is not None:
+        if isinstance(node, addnodes.start_of_file) and "docname" in node.attributes:
+            return node["docname"]
+        node = node.parent
+    return env.config.root_doc  # the root page is not wrapped
+
+
+def patch_sphinx_proof():
+    import sphinx_proof.nodes as proof_nodes
+
+    proof_nodes.find_parent = _docname_of
+
+
 def setup(app):
+    patch_sphinx_proof()
     app.connect("html-page-context", dedupe_scripts, priority=999)
     app.connect("config-inited", on_config_inited)
     app.connect("env-get-outdated", on_env_get_outdated)
