@@ -5,12 +5,20 @@
 ``directional_check`` compares the analytic directional derivative <g, v> with a central difference
 along one random direction v, which costs two evaluations whatever the size of x.
 ``relative_error`` is the scale-free error measure ||a - b|| / max(||a||, ||b||) used throughout.
+``forward_difference`` and ``central_difference`` are the one-variable difference quotients of
+chapter 2; ``difference_error_bound`` and ``optimal_step`` give their total error bound (truncation
+plus round-off) and the step that minimizes it.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["numerical_gradient", "relative_error", "directional_check", "check_backward"]
+__all__ = [
+    "numerical_gradient", "relative_error", "directional_check", "check_backward",
+    "forward_difference", "central_difference", "difference_error_bound", "optimal_step", "EPS",
+]
+
+EPS = float(np.finfo(np.float64).eps)  # 2**-52, the gap between 1.0 and the next float64
 
 
 def _as_float64(x, name):
@@ -20,10 +28,18 @@ def _as_float64(x, name):
     return x
 
 
+def _scalar(value, what):
+    value = np.asarray(value)
+    if value.size != 1:
+        raise ValueError(f"{what} must return a scalar, got an array of shape {value.shape}")
+    return float(value.reshape(-1)[0])
+
+
 def relative_error(a, b, tiny: float = 1e-300) -> float:
     """Relative error ||a - b|| / max(||a||, ||b||, tiny) between two arrays (Frobenius norms).
 
-    Norms rather than entries: an entry that is 1e-12 in one array and 0 in the other is not an error.
+    Norms rather than entries: an entry that is 1e-12 in one array and 0 in the other is not an error
+    (eq-calculus-relative-error).
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
@@ -37,20 +53,21 @@ def relative_error(a, b, tiny: float = 1e-300) -> float:
 def numerical_gradient(f, x, h: float = 1e-6):
     """Central-difference gradient of the scalar function ``f`` at the float64 array ``x``.
 
-    ``x`` is perturbed in place entry by entry and restored, so ``f`` must read ``x`` afresh on each
-    call. Returns an array of ``x``'s shape.
+    ``x`` is perturbed in place entry by entry and restored, so ``f`` must read ``x``
+    afresh on each call. Returns an array of ``x``'s shape (eq-calculus-numerical-gradient).
     """
     x = _as_float64(x, "x")
-    grad = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        fp = float(f(x))
-        flat[i] = old - h
-        fm = float(f(x))
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * h)
+    grad = np.zeros(x.shape)
+    for idx in np.ndindex(x.shape):  # indexes x itself: views and strided arrays work too
+        old = x[idx]
+        try:
+            x[idx] = old + h
+            fp = _scalar(f(x), "f")
+            x[idx] = old - h
+            fm = _scalar(f(x), "f")
+        finally:
+            x[idx] = old  # restored even if f raises
+        grad[idx] = (fp - fm) / (2 * h)
     return grad
 
 
@@ -62,7 +79,7 @@ def directional_check(f, x, grad, rng: np.random.Generator, h: float = 1e-6) -> 
         raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
     v = rng.standard_normal(x.shape)
     v /= np.linalg.norm(v)
-    numeric = (float(f(x + h * v)) - float(f(x - h * v))) / (2 * h)
+    numeric = (_scalar(f(x + h * v), "f") - _scalar(f(x - h * v), "f")) / (2 * h)
     analytic = float(np.sum(grad * v))
     return relative_error(np.array(analytic), np.array(numeric))
 
@@ -91,3 +108,80 @@ def check_backward(forward, backward, inputs, rng: np.random.Generator, h: float
         num = numerical_gradient(scalar, x.copy(), h)
         errors.append(relative_error(grads[i], num))
     return errors
+
+
+def _scalar_and_steps(x, h):
+    """Check that ``x`` is a float64 scalar and every step in ``h`` is positive and finite."""
+    x = _as_float64(x, "x")
+    if x.ndim != 0:
+        raise ValueError(f"x must be a scalar (a function of one variable), got shape {x.shape}")
+    h = np.asarray(h, dtype=np.float64)
+    if not (np.all(np.isfinite(h)) and np.all(h > 0)):
+        raise ValueError(f"the step h must be positive and finite, got {h}")
+    return float(x), h
+
+
+def forward_difference(f, x, h=1.4901161193847656e-08):
+    """Forward difference (f(x + h) - f(x)) / h of a scalar function at a float64 scalar x.
+
+    Error O(h) (eq-calculus-forward-difference, eq-calculus-forward-truncation). The
+    default h = sqrt(eps) is near the optimum when |f| and |f''| are of order one.
+    h may be an array of steps if f accepts arrays; the result has h's shape.
+    """
+    x, h = _scalar_and_steps(x, h)
+    out = (np.asarray(f(x + h), dtype=np.float64) - np.float64(f(x))) / h
+    return out if out.ndim else float(out)
+
+
+def central_difference(f, x, h=6.0554544523933395e-06):
+    """Central difference (f(x + h) - f(x - h)) / (2h) at a float64 scalar x.
+
+    Error O(h^2) (eq-calculus-central-difference, eq-calculus-central-truncation).
+    The default h = eps^(1/3); h may be an array of steps if f accepts arrays.
+    """
+    x, h = _scalar_and_steps(x, h)
+    f_plus = np.asarray(f(x + h), dtype=np.float64)
+    f_minus = np.asarray(f(x - h), dtype=np.float64)
+    out = (f_plus - f_minus) / (2 * h)
+    return out if out.ndim else float(out)
+
+
+def _check_scheme(scheme, f_bound, deriv_bound, eps):
+    if scheme not in ("forward", "central"):
+        raise ValueError(f"scheme must be 'forward' or 'central', got {scheme!r}")
+    for name, value in (("f_bound", f_bound), ("deriv_bound", deriv_bound), ("eps", eps)):
+        if not value > 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+
+
+def difference_error_bound(scheme, h, f_bound=1.0, deriv_bound=1.0, eps=EPS):
+    """Bound on |difference quotient - f'(x)| for step(s) h: truncation plus round-off.
+
+    f_bound = M0 bounds |f| near x; deriv_bound bounds |f''| (M2, forward) or |f'''|
+    (M3, central); every value of f is assumed computed with relative error <= eps.
+    forward: M2 h / 2 + 2 eps M0 / h   (eq-calculus-forward-total)
+    central: M3 h^2 / 6 + eps M0 / h   (eq-calculus-central-total)
+    """
+    _check_scheme(scheme, f_bound, deriv_bound, eps)
+    h = np.asarray(h, dtype=np.float64)
+    if not np.all(h > 0):
+        raise ValueError(f"the step h must be positive, got {h}")
+    if scheme == "forward":
+        out = deriv_bound * h / 2 + 2 * eps * f_bound / h
+    else:
+        out = deriv_bound * h**2 / 6 + eps * f_bound / h
+    return out if out.ndim else float(out)
+
+
+def optimal_step(scheme, f_bound=1.0, deriv_bound=1.0, eps=EPS):
+    """The step minimizing difference_error_bound, and the bound there: (h_star, error).
+
+    forward: h* = 2 sqrt(eps M0 / M2), error 2 sqrt(eps M0 M2) (eq-calculus-forward-optimal)
+    central: h* = (3 eps M0 / M3)^(1/3), error M3 h*^2 / 2  (eq-calculus-central-optimal)
+    """
+    _check_scheme(scheme, f_bound, deriv_bound, eps)
+    if scheme == "forward":
+        h = 2.0 * np.sqrt(eps * f_bound / deriv_bound)
+    else:
+        h = np.cbrt(3.0 * eps * f_bound / deriv_bound)
+    return float(h), difference_error_bound(scheme, float(h), f_bound, deriv_bound, eps)
