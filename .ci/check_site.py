@@ -22,7 +22,9 @@ PROBE = """() => {
   const untypeset = math.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 80));
   const errors = [...document.querySelectorAll('mjx-merror')].map(e =>
       (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 120));
-  return {math: math.length, containers: document.querySelectorAll('mjx-container').length, untypeset, errors};
+  const tracebacks = (document.body.innerText.match(/Traceback \(most recent call last\)/g) || []).length;
+  return {math: math.length, containers: document.querySelectorAll('mjx-container').length, untypeset, errors,
+          tracebacks};
 }"""
 
 
@@ -84,6 +86,8 @@ def main():
             total_math += result["math"]
             issues += [f"MathJax error: {e}" for e in result["errors"]]
             issues += [f"formula not typeset: {t}" for t in result["untypeset"][:5]]
+            if result["tracebacks"]:
+                issues.append(f"{result['tracebacks']} Python traceback(s) shown on the page")
             page.close()
             print(f"{'FAIL' if issues else 'ok  '} {rel}: {result['math']} formulas")
             problems += [f"{rel}: {i}" for i in issues]

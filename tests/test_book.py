@@ -96,5 +96,8 @@ def test_chapter_executes(ch):
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             assert out.get("output_type") != "error", f"{ch.path.name}: a cell raised {out.get('ename')}"
+            text = "".join(out.get("text", "")) + "".join(str(v) for v in out.get("data", {}).values())
+            if "Traceback (most recent call last)" in text or "Error in callback" in text:
+                pytest.fail(f"{ch.path.name}: an output holds a traceback (a figure or display that failed): {text[:300]}")
             if out.get("name") == "stderr":
                 pytest.fail(f"{ch.path.name}: a cell wrote to stderr (the build fails on it): {out.get('text')[:300]}")

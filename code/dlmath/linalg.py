@@ -1,0 +1,221 @@
+"""Small linear-algebra helpers used in chapter 1 (Linear algebra).
+
+Shapes follow NumPy: a matrix is an array of shape ``(m, n)``; a stack of matrices has shape
+``(..., m, n)``. Only NumPy is needed; randomness comes from a ``numpy.random.Generator``
+argument. The equations implemented are named by their labels in the book
+(``eq-linear-algebra-...``).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "broadcast_shape", "matmul_shape", "condition_number", "spectral_norm",
+    "matrix_with_singular_values", "solve_vs_inverse_errors", "product_singular_values",
+]
+
+
+# ------------------------------------------------------------------------------------------ checks
+def _check_shape(shape):
+    """A shape is a tuple (or list) of non-negative integers; return it as a tuple."""
+    if not isinstance(shape, (tuple, list)):
+        raise ValueError(f"a shape must be a tuple of non-negative integers, got {shape!r}")
+    for s in shape:
+        if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 0:
+            raise ValueError(f"a shape must be a tuple of non-negative integers, "
+                             f"got {tuple(shape)!r}")
+    return tuple(int(s) for s in shape)
+
+
+def _check_matrix(A, name="A", square=False, allow_stack=False):
+    A = np.asarray(A)
+    if not np.issubdtype(A.dtype, np.floating):
+        raise ValueError(f"{name} must be a floating-point array, got dtype {A.dtype}")
+    if A.ndim != 2 and not (allow_stack and A.ndim > 2):
+        expected = "(..., m, n)" if allow_stack else "(m, n)"
+        raise ValueError(f"{name} must have shape {expected}, got shape {A.shape}")
+    if A.shape[-1] == 0 or A.shape[-2] == 0:
+        raise ValueError(f"{name} must have at least one row and one column, got shape {A.shape}")
+    if square and A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"{name} must be square, got shape {A.shape}")
+    if not np.all(np.isfinite(A)):
+        raise ValueError(f"{name} must contain only finite numbers")
+    return A
+
+
+def _check_positive_int(name, value):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_generator(rng):
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    return rng
+
+
+# ------------------------------------------------------------------------------------------ shapes
+def broadcast_shape(*shapes):
+    """The shape that NumPy's broadcasting gives to arrays of the given shapes.
+
+    Implements eq-linear-algebra-broadcast: shapes are aligned at their trailing end (the
+    shorter ones padded with 1 on the left); in each position the sizes must agree or be 1,
+    and a size 1 stretches to the other size. Raises ValueError naming the shapes when a
+    position holds two different sizes, neither of them 1. Same as ``np.broadcast_shapes``.
+    """
+    shapes = [_check_shape(s) for s in shapes]
+    ndim = max((len(s) for s in shapes), default=0)
+    padded = [(1,) * (ndim - len(s)) + s for s in shapes]  # align trailing dimensions
+    out = []
+    for k in range(ndim):
+        sizes = {p[k] for p in padded} - {1}  # a size 1 stretches
+        if len(sizes) > 1:
+            raise ValueError(f"shapes {', '.join(map(str, shapes))} cannot be broadcast: "
+                             f"axis {k - ndim} has sizes {sorted(sizes)}")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def matmul_shape(shape_a, shape_b):
+    """The shape of ``a @ b`` for arrays of these shapes (eq-linear-algebra-shape-rule).
+
+    ``(m, n) @ (n, p) -> (m, p)``; leading (batch) dimensions broadcast as in
+    broadcast_shape. As in NumPy, a 1-D left operand ``(n,)`` is read as ``(1, n)``, a 1-D
+    right operand as ``(n, 1)``, and the added axis is dropped from the result. Raises
+    ValueError when the inner sizes differ, an operand is 0-D, or the batch dimensions do
+    not broadcast.
+    """
+    a, b = _check_shape(shape_a), _check_shape(shape_b)
+    if len(a) == 0 or len(b) == 0:
+        raise ValueError(f"matmul needs operands with at least one dimension, "
+                         f"got shapes {a} and {b}")
+    a2 = (1,) + a if len(a) == 1 else a
+    b2 = b + (1,) if len(b) == 1 else b
+    if a2[-1] != b2[-2]:
+        raise ValueError(f"matmul of shapes {a} and {b}: "
+                         f"inner sizes {a2[-1]} and {b2[-2]} differ")
+    batch = broadcast_shape(a2[:-2], b2[:-2])
+    rows = (a2[-2],) if len(a) > 1 else ()
+    cols = (b2[-1],) if len(b) > 1 else ()
+    return batch + rows + cols
+
+
+# ------------------------------------------------------------------------------------ conditioning
+def condition_number(A):
+    """The 2-norm condition number ``sigma_max / sigma_min`` of ``A``.
+
+    Implements eq-linear-algebra-condition-number. ``A`` has shape ``(m, n)`` or
+    ``(..., m, n)`` (one value per matrix); ``sigma_min`` is the smallest of the
+    ``min(m, n)`` singular values. Returns ``inf`` where ``sigma_min`` is 0. Same as
+    ``np.linalg.cond(A)`` and ``torch.linalg.cond(A)``.
+    """
+    A = _check_matrix(A, allow_stack=True)
+    s = np.linalg.svd(A, compute_uv=False)  # (..., min(m, n)), descending
+    s_max, s_min = s[..., 0], s[..., -1]
+    safe_min = np.where(s_min > 0, s_min, 1.0)  # no division by 0 where the answer is inf
+    return np.where(s_min > 0, s_max / safe_min, np.inf)[()]  # a scalar for one matrix
+
+
+def spectral_norm(A, rng, n_iter=500, tol=1e-14):
+    """The spectral norm ``||A||_2 = sigma_max`` by power iteration on ``A^T A``.
+
+    Implements eq-linear-algebra-spectral-norm. ``A`` has shape ``(m, n)``. Starts from a
+    random unit vector drawn from ``rng``; stops when the estimate changes by less than
+    ``tol`` (relative) or after ``n_iter`` iterations. The error after k steps decays like
+    ``(sigma_2 / sigma_1)^(2k)``. Compare ``np.linalg.norm(A, 2)``.
+    """
+    A = _check_matrix(A)
+    rng = _check_generator(rng)
+    n_iter = _check_positive_int("n_iter", n_iter)
+    if not (isinstance(tol, numbers.Real) and tol >= 0):
+        raise ValueError(f"tol must be a non-negative number, got {tol!r}")
+    v = rng.standard_normal(A.shape[1])  # (n,)
+    v /= np.linalg.norm(v)
+    sigma = 0.0
+    for _ in range(n_iter):
+        u = A @ v  # (m,)
+        new_sigma = np.linalg.norm(u)
+        if new_sigma == 0.0:  # A = 0, or v fell in the null space of A: draw again
+            if not np.any(A):
+                return 0.0
+            v = rng.standard_normal(A.shape[1])
+            v /= np.linalg.norm(v)
+            continue
+        w = A.T @ u  # (n,) = A^T A v
+        v = w / np.linalg.norm(w)
+        if abs(new_sigma - sigma) <= tol * new_sigma:
+            return float(new_sigma)
+        sigma = new_sigma
+    return float(np.linalg.norm(A @ v))
+
+
+def matrix_with_singular_values(s, rng, m=None):
+    """A random ``(m, n)`` matrix ``U diag(s) V^T`` with singular values ``s``.
+
+    ``s`` has shape ``(n,)`` (non-negative); ``m >= n`` defaults to ``n``. ``U`` (m, n) and
+    ``V`` (n, n) have orthonormal columns: the Q factors of Gaussian matrices drawn from
+    ``rng``. The result is an SVD as in eq-linear-algebra-svd.
+    """
+    s = np.asarray(s)
+    if s.ndim != 1 or s.shape[0] < 1:
+        raise ValueError(f"s must have shape (n,) with n >= 1, got shape {s.shape}")
+    if not np.issubdtype(s.dtype, np.number) or np.any(~np.isfinite(s)) or np.any(s < 0):
+        raise ValueError("s must hold finite non-negative numbers")
+    rng = _check_generator(rng)
+    n = s.shape[0]
+    m = n if m is None else _check_positive_int("m", m)
+    if m < n:
+        raise ValueError(f"m must be at least len(s) = {n}, got m = {m}")
+    U, _ = np.linalg.qr(rng.standard_normal((m, n)))  # (m, n), orthonormal columns
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))  # (n, n), orthogonal
+    return (U * s.astype(float)) @ V.T  # U diag(s) V^T without forming diag(s)
+
+
+def solve_vs_inverse_errors(A, x_true):
+    """Errors of ``x = inv(A) @ b`` and ``x = solve(A, b)`` for ``b = A @ x_true``.
+
+    ``A`` is ``(n, n)``, ``x_true`` is ``(n,)``. Returns a dict of four floats (2-norms):
+    ``forward_inv``, ``forward_solve``: relative errors ``||x_hat - x|| / ||x||``;
+    ``backward_inv``, ``backward_solve``: backward errors
+    ``||b - A x_hat|| / (||A|| ||x_hat||)`` (eq-linear-algebra-backward-error).
+    """
+    A = _check_matrix(A, square=True)
+    x_true = np.asarray(x_true)
+    if x_true.shape != (A.shape[0],):
+        raise ValueError(f"x_true must have shape ({A.shape[0]},) to match A of shape "
+                         f"{A.shape}, got shape {x_true.shape}")
+    if not np.issubdtype(x_true.dtype, np.floating):
+        raise ValueError(f"x_true must be a floating-point array, got dtype {x_true.dtype}")
+    b = A @ x_true  # (n,)
+    norm_A = np.linalg.norm(A, 2)
+    out = {}
+    for name, x_hat in (("inv", np.linalg.inv(A) @ b), ("solve", np.linalg.solve(A, b))):
+        forward = np.linalg.norm(x_hat - x_true) / np.linalg.norm(x_true)
+        residual = b - A @ x_hat  # (n,)
+        backward = np.linalg.norm(residual) / (norm_A * np.linalg.norm(x_hat))
+        out[f"forward_{name}"], out[f"backward_{name}"] = float(forward), float(backward)
+    return out
+
+
+def product_singular_values(n, depth, std, rng):
+    """Singular values of the products ``W_l ... W_1``, ``l = 1, ..., depth``.
+
+    Each ``W_i`` is ``(n, n)`` with i.i.d. N(0, std^2) entries drawn from ``rng``. Returns
+    an array of shape ``(depth, n)``; row ``l - 1`` holds the singular values (descending)
+    of the product of the first ``l`` matrices. Their mean square is ``(n std^2)^l`` in
+    expectation (eq-linear-algebra-gaussian-gain). The loop runs over layers only.
+    """
+    n = _check_positive_int("n", n)
+    depth = _check_positive_int("depth", depth)
+    if not (isinstance(std, numbers.Real) and np.isfinite(std) and std > 0):
+        raise ValueError(f"std must be a positive finite number, got {std!r}")
+    rng = _check_generator(rng)
+    P = np.eye(n)
+    out = np.empty((depth, n))
+    for layer in range(depth):
+        P = (std * rng.standard_normal((n, n))) @ P  # (n, n)
+        out[layer] = np.linalg.svd(P, compute_uv=False)
+    return out
