@@ -1,0 +1,291 @@
+"""Tests of dlmath.autograd.scalar: Value (reverse mode) and Dual (forward mode).
+
+Every operation's derivative against central differences and PyTorch float64; accumulation for reused
+nodes and repeated backward calls; a graph 10,000 nodes deep; the ValueError paths.
+"""
+import math
+
+import numpy as np
+import pytest
+
+from dlmath.autograd.scalar import Dual, Value, topological_order
+from dlmath.gradcheck import central_difference
+
+# name -> (function of Values/Duals/floats, sample points away from kinks and domain edges)
+UNARY = {
+    "neg": (lambda a: -a, [-1.3, 0.7]),
+    "exp": (lambda a: a.exp(), [-1.3, 0.7]),
+    "log": (lambda a: a.log(), [0.4, 2.5]),
+    "tanh": (lambda a: a.tanh(), [-1.3, 0.7]),
+    "sigmoid": (lambda a: a.sigmoid(), [-1.3, 0.7]),
+    "relu": (lambda a: a.relu(), [-1.3, 0.7]),
+    "pow2": (lambda a: a ** 2, [-1.3, 0.7]),
+    "pow3": (lambda a: a ** 3, [-1.3, 0.7]),
+    "pow-half": (lambda a: a ** -0.5, [0.4, 2.5]),
+    "pow1.7": (lambda a: a ** 1.7, [0.4, 2.5]),
+    "radd": (lambda a: 2.5 + a, [-1.3, 0.7]),
+    "rsub": (lambda a: 2.5 - a, [-1.3, 0.7]),
+    "rmul": (lambda a: 2.5 * a, [-1.3, 0.7]),
+    "rtruediv": (lambda a: 2.5 / a, [-1.3, 0.7]),
+    "add-const": (lambda a: a + 2.5, [-1.3, 0.7]),
+    "sub-const": (lambda a: a - 2.5, [-1.3, 0.7]),
+    "mul-const": (lambda a: a * 2.5, [-1.3, 0.7]),
+    "div-const": (lambda a: a / 2.5, [-1.3, 0.7]),
+}
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "truediv": lambda a, b: a / b,
+}
+FLOAT = {"exp": math.exp, "log": math.log, "tanh": math.tanh,
+         "sigmoid": lambda a: 1 / (1 + math.exp(-a)), "relu": lambda a: max(a, 0.0)}
+
+
+def _method(name):
+    return lambda self: _F(FLOAT[name](float(self)))
+
+
+class _F(float):
+    """A float with the elementwise methods, so the same lambdas run on plain numbers."""
+
+    exp, log, tanh, sigmoid, relu = (_method(n) for n in ("exp", "log", "tanh", "sigmoid", "relu"))
+
+
+def _grad_value(fn, *xs):
+    vs = [Value(x) for x in xs]
+    fn(*vs).backward()
+    return [v.grad for v in vs]
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_gradient_matches_central_difference(name):
+    fn, points = UNARY[name]
+    for x in points:
+        (g,) = _grad_value(fn, x)
+        num = central_difference(lambda t: float(fn(_F(t))), np.float64(x))
+        assert abs(g - num) <= 1e-7 * max(1.0, abs(num)), (name, x, g, num)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_gradient_matches_central_difference(name):
+    fn = BINARY[name]
+    for a, b in [(0.8, -1.7), (-2.1, 0.45)]:
+        ga, gb = _grad_value(fn, a, b)
+        na = central_difference(lambda t: fn(float(t), b), np.float64(a))
+        nb = central_difference(lambda t: fn(a, float(t)), np.float64(b))
+        assert abs(ga - na) <= 1e-7 * max(1.0, abs(na))
+        assert abs(gb - nb) <= 1e-7 * max(1.0, abs(nb))
+
+
+def test_forward_values_match_math():
+    for name, f in FLOAT.items():
+        x = 0.37 if name == "log" else -0.6
+        assert getattr(Value(x), name)().data == pytest.approx(f(x), rel=1e-15, abs=1e-300)
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary_against_torch(name):
+    torch = pytest.importorskip("torch")
+    fn, points = UNARY[name]
+    for x in points:
+        v = Value(x)
+        out = fn(v)
+        out.backward()
+        t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        to = fn(t)
+        to.backward()
+        assert abs(out.data - to.item()) <= 1e-12 * max(1.0, abs(to.item()))
+        assert abs(v.grad - t.grad.item()) <= 1e-12 * max(1.0, abs(t.grad.item()))
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_against_torch(name):
+    torch = pytest.importorskip("torch")
+    fn = BINARY[name]
+    a, b = Value(0.8), Value(-1.7)
+    fn(a, b).backward()
+    ta = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
+    tb = torch.tensor(-1.7, dtype=torch.float64, requires_grad=True)
+    fn(ta, tb).backward()
+    assert abs(a.grad - ta.grad.item()) < 1e-12 and abs(b.grad - tb.grad.item()) < 1e-12
+
+
+def test_random_expressions_against_torch(rng):
+    """Seeded random expression graphs that reuse earlier nodes, compared with torch autograd."""
+    torch = pytest.importorskip("torch")
+    unary = ["tanh", "sigmoid", "exp_small", "square", "neg"]
+    for trial in range(20):
+        xs = rng.uniform(-1, 1, size=4)
+        vs = [Value(x) for x in xs]
+        ts = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in xs]
+        pool_v, pool_t = list(vs), list(ts)
+        for _ in range(15):
+            if rng.random() < 0.5:
+                i, j = rng.integers(len(pool_v), size=2)
+                op = rng.integers(3)
+                f = [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b][op]
+                pool_v.append(f(pool_v[i], pool_v[j]))
+                pool_t.append(f(pool_t[i], pool_t[j]))
+            else:
+                i = rng.integers(len(pool_v))
+                u = unary[rng.integers(len(unary))]
+                f = {"tanh": lambda a: a.tanh(), "sigmoid": lambda a: a.sigmoid(),
+                     "exp_small": lambda a: (a * 0.1).exp(), "square": lambda a: a ** 2, "neg": lambda a: -a}[u]
+                pool_v.append(f(pool_v[i]))
+                pool_t.append(f(pool_t[i]))
+        out_v = sum(pool_v[-5:], Value(0.0))
+        out_t = sum(pool_t[-5:])
+        out_v.backward()
+        out_t.backward()
+        for v, t in zip(vs, ts):
+            tg = 0.0 if t.grad is None else t.grad.item()
+            assert abs(v.grad - tg) <= 1e-10 * max(1.0, abs(tg)), trial
+
+
+def test_reused_node_accumulates():
+    x = Value(3.0)
+    y = x * x + x            # dy/dx = 2x + 1 = 7: x is used three times
+    y.backward()
+    assert x.grad == 7.0
+    a = Value(-0.5)
+    b = a.tanh()
+    c = b * b * b            # one node used three times by two multiplications
+    c.backward()
+    assert a.grad == pytest.approx(3 * math.tanh(-0.5) ** 2 * (1 - math.tanh(-0.5) ** 2), rel=1e-14)
+
+
+def test_repeated_backward_accumulates_like_torch():
+    torch = pytest.importorskip("torch")
+    x, w = Value(0.3), Value(-1.2)
+    y = (x * w).tanh() * x + w
+    tx = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    tw = torch.tensor(-1.2, dtype=torch.float64, requires_grad=True)
+    ty = (tx * tw).tanh() * tx + tw
+    for k in range(1, 4):
+        y.backward()
+        ty.backward(retain_graph=True)
+        assert x.grad == pytest.approx(tx.grad.item(), rel=1e-14)
+        assert w.grad == pytest.approx(tw.grad.item(), rel=1e-14)
+    first = _grad_value(lambda a, b: (a * b).tanh() * a + b, 0.3, -1.2)
+    assert x.grad == pytest.approx(3 * first[0], rel=1e-14)  # exactly k times one pass, also for inner nodes
+    y.zero_grad()
+    assert x.grad == 0.0 and w.grad == 0.0 and y.grad == 0.0
+    y.backward()
+    assert x.grad == pytest.approx(first[0], rel=1e-14)
+
+
+def test_inner_nodes_accumulate_exactly_k_times():
+    x = Value(0.7)
+    h = x.tanh()
+    y = h * h + h
+    y.backward()
+    g1 = h.grad
+    y.backward()
+    assert h.grad == 2 * g1 and y.grad == 2.0
+
+
+def test_graph_ten_thousand_deep_no_recursion():
+    x = Value(1.0)
+    z = x
+    n = 12000
+    for _ in range(n):
+        z = z * 1.0001 + 0.0
+    assert len(topological_order(z)) == 1 + 4 * n  # x, and per step: a constant, a product, a constant, a sum
+    z.backward()
+    assert x.grad == pytest.approx(1.0001 ** n, rel=1e-12)
+    z.zero_grad()
+    assert x.grad == 0.0
+
+
+def test_seed_gradient_scales():
+    x = Value(2.0)
+    (x ** 3).backward(0.5)
+    assert x.grad == pytest.approx(0.5 * 3 * 4.0)
+
+
+def test_dual_matches_value_on_every_op():
+    for name, (fn, points) in UNARY.items():
+        for x in points:
+            d = fn(Dual(x, 1.0))
+            (g,) = _grad_value(fn, x)
+            assert d.tangent == pytest.approx(g, rel=1e-13, abs=1e-15), name
+            assert d.value == pytest.approx(fn(Value(x)).data, rel=1e-15), name
+    for name, fn in BINARY.items():
+        ga, gb = _grad_value(fn, 0.8, -1.7)
+        assert fn(Dual(0.8, 1.0), Dual(-1.7, 0.0)).tangent == pytest.approx(ga, rel=1e-14)
+        assert fn(Dual(0.8, 0.0), Dual(-1.7, 1.0)).tangent == pytest.approx(gb, rel=1e-14)
+
+
+def test_stable_sigmoid_at_extremes():
+    for x in (-1e4, 1e4, -800.0, 800.0):
+        v = Value(x)
+        s = v.sigmoid()
+        s.backward()
+        assert math.isfinite(s.data) and math.isfinite(v.grad)
+        assert 0.0 <= s.data <= 1.0
+
+
+@pytest.mark.parametrize("bad", ["a", None, [1.0], np.ones(2), True, float("nan"), float("inf")])
+def test_bad_operands_raise(bad):
+    with pytest.raises(ValueError, match="must be"):
+        Value(1.0) + bad
+    with pytest.raises(ValueError, match="must be"):
+        Value(1.0) * bad
+    with pytest.raises(ValueError, match="must be"):
+        Value(bad)
+
+
+def test_domain_errors_raise():
+    with pytest.raises(ValueError, match="positive argument"):
+        Value(0.0).log()
+    with pytest.raises(ValueError, match="division"):
+        Value(1.0) / 0.0
+    with pytest.raises(ValueError, match="exponent"):
+        Value(2.0) ** Value(2.0)
+    with pytest.raises(ValueError, match="no real power"):
+        Value(-2.0) ** 0.5
+    with pytest.raises(ValueError, match="no finite derivative"):
+        Value(0.0) ** 0.5
+    with pytest.raises(ValueError, match="seed gradient"):
+        Value(1.0).backward("one")
+    with pytest.raises(ValueError, match="Dual"):
+        Dual(1.0) + "a"
+    with pytest.raises(ValueError, match="division"):
+        Dual(1.0) / 0.0
+
+
+def test_graph_layout_for_drawing():
+    """draw_graph's layout: one position per node, no two nodes in one place, every arrow points right."""
+    from dlmath.autograd.draw import graph_layout
+
+    w, x, b, t = Value(0.8), Value(1.5), Value(-0.4), Value(1.0)
+    h = (w * x + b).tanh()
+    loss = (h * h - t) ** 2 + h                       # h is reused by three operations
+    order, pos = graph_layout(loss)
+    assert len(order) == len(pos) == len({id(n) for n in order})
+    assert len(set(pos.values())) == len(pos)
+    for node in order:
+        for p in node.parents:
+            assert pos[id(p)][0] < pos[id(node)][0]
+
+
+def test_draw_graph_draws_every_node():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dlmath.autograd import draw_graph
+
+    x = Value(2.0, label="x")
+    y = (x * x + x).tanh()
+    y.backward()
+    fig, ax = plt.subplots()
+    draw_graph(y, ax=ax)
+    order = topological_order(y)
+    texts = [t.get_text() for t in ax.texts if t.get_text()]   # boxes; arrows have empty text
+    arrows = [t for t in ax.texts if not t.get_text()]
+    assert len(texts) == len(order)
+    assert len(arrows) == sum(len(n.parents) for n in order)  # one arrow per edge
+    assert any(t.startswith("x\nvalue 2\ngrad") for t in texts)
+    plt.close(fig)
