@@ -29,12 +29,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# jupyter-cache hashes only the code cells: when the package changes, the cached outputs are stale.
+# jupyter-cache hashes only the code cells, and Sphinx re-reads only changed sources: when the package
+# changes, both the cached outputs and the saved environment are stale.
 cache-check:
 	@mkdir -p _build
 	@h=$$(find code -name '*.py' -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16); \
 	 if [ "$$(cat _build/.code-hash 2>/dev/null)" != "$$h" ]; then \
-	   echo "code/ changed: clearing the execution cache"; rm -rf _build/.jupyter_cache; echo $$h > _build/.code-hash; fi
+	   echo "code/ changed: clearing the execution cache and the saved environment"; rm -rf _build/.jupyter_cache _build/.doctrees; echo $$h > _build/.code-hash; fi
 
 html: venv cache-check
 	$(JB) build . $(JBFLAGS)
