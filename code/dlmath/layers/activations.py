@@ -7,6 +7,7 @@ leaky ReLU: the slope at x = 0). Equations: eq-activations-sigmoid, -tanh, -relu
 -softplus, -gelu and their derivatives. This file imports only NumPy and the standard library.
 """
 import math
+import numbers
 
 import numpy as np
 
@@ -78,7 +79,8 @@ def relu_backward(grad_out, cache):
 def leaky_relu_forward(x, negative_slope=0.01):
     """leaky_relu(x) = x for x > 0, negative_slope * x otherwise (eq-activations-leaky-relu)."""
     x = _check_float(x)
-    if not np.isscalar(negative_slope) or not np.isfinite(negative_slope):
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real) \
+            or not math.isfinite(negative_slope):
         raise ValueError(f"negative_slope must be a finite number, got {negative_slope!r}")
     out = np.where(x > 0, x, negative_slope * x).astype(x.dtype, copy=False)
     return out, (x, negative_slope)
@@ -99,8 +101,10 @@ def softplus_forward(x, beta=1.0, threshold=20.0):
     that switch is log(1 + e^-threshold) / beta, about 2e-9 for the defaults.
     """
     x = _check_float(x)
-    if not beta > 0:
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not beta > 0:
         raise ValueError(f"beta must be positive, got {beta!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or math.isnan(threshold):
+        raise ValueError(f"threshold must be a real number, got {threshold!r}")
     z = beta * x
     # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow, no loss of digits for z << 0.
     soft = (np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))) / beta
@@ -153,7 +157,7 @@ def erf(x):
 def _std_normal_cdf(x):
     """Phi(x) = (1 + erf(x / sqrt 2)) / 2, with the left tail from erfc so that it keeps its digits."""
     z = np.asarray(x, dtype=np.float64) / math.sqrt(2.0)
-    out = 0.5 * (1.0 + erf(z))
+    out = np.array(0.5 * (1.0 + erf(z)))  # np.array: 0-d input stays an assignable array
     far_left = z <= -2.0
     out[far_left] = 0.5 * _erfc_positive(np.minimum(-z[far_left], 30.0))
     return out
@@ -184,7 +188,8 @@ def gelu_backward(grad_out, cache):
     grad_out = _check_grad(grad_out, x.shape)
     if approximate == "none":
         pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-        return grad_out * (aux + x * pdf)
+        dtype = np.result_type(grad_out.dtype, x.dtype)  # cdf is float64; keep float32 in, float32 out
+        return (grad_out * (aux + x * pdf)).astype(dtype, copy=False)
     t = aux
     dinner = _GELU_TANH_C * (1.0 + 3 * 0.044715 * x * x)
     return grad_out * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dinner)

@@ -1,0 +1,118 @@
+"""Tests of dlmath.models.perceptron: Novikoff's bound, XOR, the two-layer network's gradients."""
+import numpy as np
+import pytest
+
+from dlmath.data import make_xor
+from dlmath.gradcheck import numerical_gradient, relative_error
+from dlmath.models import perceptron as P
+
+
+def _separable(rng, n=60, d=3, margin=0.2):
+    """Points with |u . x + c| >= margin for a unit u: separable with margin at least `margin`."""
+    u = rng.standard_normal(d)
+    u /= np.linalg.norm(u)
+    c = 0.3
+    X = rng.uniform(-2, 2, size=(4 * n, d))
+    s = X @ u + c
+    keep = np.abs(s) >= margin
+    X, s = X[keep][:n], s[keep][:n]
+    return X, np.where(s > 0, 1, -1), u, c
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_novikoff_bound_holds_and_converges(seed):
+    rng = np.random.default_rng(seed)
+    X, y, u, c = _separable(rng)
+    res = P.perceptron_train(X, y, max_epochs=10_000)
+    assert res["converged"]
+    assert np.all(P.perceptron_predict(X, res["weight"], res["bias"]) == y)
+    # the bound on augmented vectors (x, 1) with the unit separator (u, c) / ||(u, c)||
+    Xa = np.hstack([X, np.ones((len(X), 1))])
+    v = np.append(u, c)
+    v /= np.linalg.norm(v)
+    gamma = np.min(y * (Xa @ v))
+    R = np.max(np.linalg.norm(Xa, axis=1))
+    assert gamma > 0
+    assert res["mistakes"] <= (R / gamma) ** 2
+
+
+def test_perceptron_never_solves_xor():
+    X, y01 = make_xor()
+    y = 2 * y01 - 1
+    res = P.perceptron_train(X, y, max_epochs=500)
+    assert not res["converged"] and len(res["errors_per_epoch"]) == 500
+    assert min(res["errors_per_epoch"]) >= 1
+
+
+def test_two_layer_gradients(rng):
+    X = rng.standard_normal((5, 3))
+    params = P.init_two_layer(3, 4, 2, rng)
+    g = rng.standard_normal((5, 2))
+    for activation in ("tanh", "sigmoid", "gelu", "softplus"):
+        z, cache = P.two_layer_forward(X, params, activation)
+        grads = P.two_layer_backward(g, cache)
+        for k in params:
+            def f(p, k=k):
+                q = dict(params)
+                q[k] = p
+                return np.sum(g * P.two_layer_forward(X, q, activation)[0])
+            num = numerical_gradient(f, params[k].copy())
+            assert relative_error(grads[k], num) < 1e-7, (activation, k)
+
+
+def test_two_layer_solves_xor():
+    X, y = make_xor()
+    params, losses = P.train_two_layer(X, y, hidden=4, rng=np.random.default_rng(0), lr=1.0, epochs=2000)
+    z, _ = P.two_layer_forward(X, params)
+    assert np.array_equal((z[:, 0] > 0).astype(int), y)
+    assert losses[-1] < 0.01 * losses[0]
+
+
+def test_bad_input():
+    X, y = make_xor()
+    with pytest.raises(ValueError, match="labels -1 and \\+1"):
+        P.perceptron_train(X, y)  # 0/1 labels
+    with pytest.raises(ValueError, match="X must be a float array"):
+        P.perceptron_train(X.astype(int), 2 * y - 1)
+    with pytest.raises(ValueError, match="y must have shape"):
+        P.perceptron_train(X, np.ones(3))
+    with pytest.raises(ValueError, match="max_epochs must be a positive integer"):
+        P.perceptron_train(X, 2 * y - 1, max_epochs=0)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        P.train_two_layer(X, y, 3, np.random.default_rng(0), activation="swish")
+    with pytest.raises(ValueError, match="loss must be 'bce' or 'mse'"):
+        P.train_two_layer(X, y, 3, np.random.default_rng(0), loss="hinge")
+    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
+        P.init_two_layer(2, 3, 1, rng=0)
+
+
+def test_shuffled_xor_never_separates_and_history_shapes():
+    X, y01 = make_xor()
+    y = 2 * y01 - 1
+    res = P.perceptron_train(X, y, max_epochs=300, rng=np.random.default_rng(1))
+    assert res["weight_history"].shape == (300, 2) and res["bias_history"].shape == (300,)
+    correct = [(P.perceptron_predict(X, w, b) == y).sum() for w, b in zip(res["weight_history"], res["bias_history"])]
+    assert max(correct) <= 3
+    with pytest.raises(ValueError, match="rng must be None or a numpy.random.Generator"):
+        P.perceptron_train(X, y, rng=3)
+
+
+def test_shuffled_order_still_obeys_novikoff():
+    rng = np.random.default_rng(7)
+    X, y, u, c = _separable(rng, margin=0.3)
+    res = P.perceptron_train(X, y, max_epochs=10_000, rng=rng)
+    Xa = np.hstack([X, np.ones((len(X), 1))])
+    v = np.append(u, c) / np.linalg.norm(np.append(u, c))
+    assert res["converged"] and res["mistakes"] <= (np.max(np.linalg.norm(Xa, axis=1)) / np.min(y * (Xa @ v))) ** 2
+
+
+def test_without_bias_mistakes_are_scale_invariant():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 3))
+    u = np.array([1.0, -2.0, 0.5])
+    X = X[np.abs(X @ u) > 0.3]
+    y = np.where(X @ u > 0, 1, -1)
+    runs = [P.perceptron_train(c * X, y, max_epochs=1000, bias=False) for c in (0.01, 1.0, 100.0)]
+    assert all(r["bias"] == 0.0 and r["converged"] for r in runs)
+    assert runs[0]["errors_per_epoch"] == runs[1]["errors_per_epoch"] == runs[2]["errors_per_epoch"]
+    assert np.allclose(runs[2]["weight"], 100.0 * runs[1]["weight"])
