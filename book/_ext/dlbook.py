@@ -107,13 +107,14 @@ def _docname_of(env, node, parent_tag=None):
 
     sphinx-proof 0.4 looks for a section whose names contain the page title; in the assembled LaTeX
     tree that search fails and it writes ``\\label{None:thm-...}`` and unnumbered theorems, so every
-    {prf:ref} is an undefined reference in the PDF. Sphinx wraps each included page in a
-    ``start_of_file`` node that carries its docname: use it.
+    {prf:ref} is an undefined reference in the PDF. In the assembled tree the sections of each page
+    (or Sphinx's ``start_of_file`` wrapper) carry the page's docname: use the nearest one.
     """
     from sphinx import addnodes
 
     while node is not None:
-        if isinstance(node, addnodes.start_of_file) and "docname" in node.attributes:
+        # Sphinx's start_of_file wrappers, or the sections that carry the docname of their page
+        if isinstance(node, (addnodes.start_of_file, nodes.section)) and node.attributes.get("docname"):
             return node["docname"]
         node = node.parent
     return env.config.root_doc  # the root page is not wrapped
