@@ -126,8 +126,55 @@ def patch_sphinx_proof():
     proof_nodes.find_parent = _docname_of
 
 
+LATEX_PART_PREFIX = re.compile(r"^Part [IVXLC]+,\s*")
+
+
+def _parts_for_latex(tree, root_doc):
+    """Turn the captions of the root page's toctrees (the parts of _toc.yml) into LaTeX structure.
+
+    Sphinx's LaTeX writer drops toctree captions (and names the table of contents after the first
+    one). Before the pages are inlined, put ``\\part{...}`` before each part, start the numbered
+    chapters with ``\\mainmatter`` (the introduction stays unnumbered front matter, as on the site)
+    and the unnumbered appendices with ``\\backmatter``.
+    """
+    from sphinx import addnodes
+
+    first = True
+    for toctree in list(tree.findall(addnodes.toctree)):
+        caption = toctree.get("caption")
+        if not caption:
+            continue
+        title = LATEX_PART_PREFIX.sub("", caption)
+        if toctree.get("numbered"):
+            tex = ("\\mainmatter\n" if first else "") + f"\\part{{{title}}}\n"
+            first = False
+        else:
+            tex = (f"\\backmatter\n\\setcounter{{secnumdepth}}{{-1}}\n"
+                   f"\\cleardoublepage\\phantomsection\\part*{{{title}}}\n"
+                   f"\\addcontentsline{{toc}}{{part}}{{{title}}}\n")
+        toctree["caption"] = None
+        # the toctree sits in a compound wrapper: insert before the wrapper
+        holder = toctree.parent if isinstance(toctree.parent, nodes.compound) else toctree
+        holder.parent.insert(holder.parent.index(holder), nodes.raw("", tex, format="latex"))
+    tree.insert(0, nodes.raw("", "\\frontmatter\n", format="latex"))
+
+
+def patch_latex_parts():
+    import sphinx.builders.latex as latex_builder
+
+    original = latex_builder.inline_all_toctrees
+
+    def inline_with_parts(builder, docnameset, docname, tree, *args, **kwargs):
+        if docname == builder.config.root_doc:
+            _parts_for_latex(tree, docname)
+        return original(builder, docnameset, docname, tree, *args, **kwargs)
+
+    latex_builder.inline_all_toctrees = inline_with_parts
+
+
 def setup(app):
     patch_sphinx_proof()
+    patch_latex_parts()
     app.connect("html-page-context", dedupe_scripts, priority=999)
     app.connect("config-inited", on_config_inited)
     app.connect("env-get-outdated", on_env_get_outdated)
