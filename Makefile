@@ -18,7 +18,7 @@ help:
 	@echo "make pdf    build the PDF into _build/latex/deep-learning-derived.pdf (needs: $(TEX_PKGS))"
 	@echo "make test   run the package tests and the book checks (every chapter executed)"
 	@echo "make check-site  open every built page in headless Chromium, all outside requests blocked"
-	@echo "make serve  serve _build/html on http://localhost:8000"
+	@echo "make serve  build the site if needed and serve it on http://localhost:8000"
 	@echo "make clean  remove _build (the venv stays; rm -rf .venv removes it)"
 
 $(STAMP): pyproject.toml
@@ -59,9 +59,9 @@ check-site: venv
 	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install -q -e ".[check]"
 	$(BIN)/python .ci/check_site.py _build/html
 
-serve:
-	@test -f _build/html/index.html || { echo "no site yet: run 'make html' first"; exit 1; }
-	$(PYTHON) -m http.server --directory _build/html 8000
+serve: html
+	@echo "Serving _build/html at http://localhost:8000 (Ctrl-C stops it)"
+	$(BIN)/python -m http.server --directory _build/html 8000
 
 clean:
 	rm -rf _build
