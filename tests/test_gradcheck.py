@@ -282,3 +282,30 @@ def test_bad_scalar_inputs_raise():
         optimal_step("central", 1.0, 0.0)
     with pytest.raises(ValueError, match="step h must be positive"):
         difference_error_bound("forward", np.array([1e-3, 0.0]))
+
+
+def test_directional_check_costs_two_evaluations(rng):
+    calls = []
+    A = rng.standard_normal((50, 50))
+
+    def f(z):
+        calls.append(1)
+        return z @ A @ z
+    x = rng.standard_normal(50)
+    assert directional_check(f, x, (A + A.T) @ x, rng) < 1e-8
+    assert len(calls) == 2
+
+
+def test_check_backward_works_in_float64_for_other_dtypes(rng):
+    """check_backward converts its inputs to float64 copies, so float32 inputs are checked in float64."""
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    W = rng.standard_normal((2, 3)).astype(np.float32)
+    seen = []
+
+    def forward(x_, W_):
+        seen.append((x_.dtype, W_.dtype))
+        return _tanh_linear_forward(x_, W_)
+    errs = check_backward(forward, _tanh_linear_backward, [x, W], rng)
+    assert max(errs) < 1e-8
+    assert all(dx == np.float64 and dw == np.float64 for dx, dw in seen)
+    assert x.dtype == np.float32 and W.dtype == np.float32

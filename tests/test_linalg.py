@@ -304,3 +304,23 @@ def test_product_singular_values_bad_input(rng):
         la.product_singular_values(3, 2, -1.0, rng)
     with pytest.raises(ValueError, match="Generator"):
         la.product_singular_values(3, 2, 1.0, 42)
+
+
+def test_product_mean_square_gain_over_depth():
+    # The mean square of the singular values of W_l ... W_1 is (n std^2)^l in expectation
+    # (eq-linear-algebra-gaussian-gain applied l times), not just for one layer.
+    n, depth, std = 16, 4, 0.3
+    rng = np.random.default_rng(1)
+    runs = np.array([la.product_singular_values(n, depth, std, rng) for _ in range(400)])
+    mean_square = np.mean(runs ** 2, axis=(0, 2))                  # (depth,)
+    predicted = (n * std**2) ** np.arange(1, depth + 1)
+    np.testing.assert_allclose(mean_square, predicted, rtol=0.08)
+
+
+def test_spectral_norm_convergence_rate():
+    # After k steps the relative error of the estimate decays like (sigma_2 / sigma_1)^(4k).
+    A = la.matrix_with_singular_values(np.array([1.0, 0.9, 0.5, 0.1]), np.random.default_rng(0))
+    errors = [1.0 - la.spectral_norm(A, np.random.default_rng(3), n_iter=k, tol=0.0)
+              for k in (30, 40)]
+    assert errors[0] > 0 and errors[1] > 0
+    assert errors[0] / errors[1] == pytest.approx(0.9 ** -40, rel=0.05)

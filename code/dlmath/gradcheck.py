@@ -24,7 +24,8 @@ EPS = float(np.finfo(np.float64).eps)  # 2**-52, the gap between 1.0 and the nex
 def _as_float64(x, name):
     x = np.asarray(x)
     if x.dtype != np.float64:
-        raise ValueError(f"{name} must be a float64 array (finite differences need double precision), got dtype {x.dtype}")
+        raise ValueError(f"{name} must be a float64 array (finite differences need double "
+                         f"precision), got dtype {x.dtype}")
     return x
 
 
@@ -38,12 +39,13 @@ def _scalar(value, what):
 def relative_error(a, b, tiny: float = 1e-300) -> float:
     """Relative error ||a - b|| / max(||a||, ||b||, tiny) between two arrays (Frobenius norms).
 
-    Norms rather than entries: an entry that is 1e-12 in one array and 0 in the other is not an error
-    (eq-calculus-relative-error).
+    Norms rather than entries: an entry that is 1e-12 in one array and 0 in the other is not
+    an error (eq-calculus-relative-error).
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
-        raise ValueError(f"relative_error needs arrays of the same shape, got {a.shape} and {b.shape}")
+        raise ValueError(f"relative_error needs arrays of the same shape, "
+                         f"got {a.shape} and {b.shape}")
     if a.size == 0:
         return 0.0
     den = max(np.linalg.norm(a), np.linalg.norm(b), tiny)
@@ -72,7 +74,9 @@ def numerical_gradient(f, x, h: float = 1e-6):
 
 
 def directional_check(f, x, grad, rng: np.random.Generator, h: float = 1e-6) -> float:
-    """Relative error between <grad, v> and the central difference of ``f`` along a random unit ``v``."""
+    """Relative error between <grad, v> and the central difference of ``f`` along a random
+    unit ``v`` (eq-calculus-directional); two evaluations of ``f`` whatever the size of ``x``.
+    """
     x = _as_float64(x, "x")
     grad = np.asarray(grad, dtype=float)
     if grad.shape != x.shape:
@@ -85,13 +89,15 @@ def directional_check(f, x, grad, rng: np.random.Generator, h: float = 1e-6) -> 
 
 
 def check_backward(forward, backward, inputs, rng: np.random.Generator, h: float = 1e-6):
-    """Gradient-check a functional pair ``forward(*inputs) -> (out, cache)``, ``backward(dout, cache)``.
+    """Gradient-check a functional pair ``forward(*inputs) -> (out, cache)``,
+    ``backward(dout, cache)``.
 
     A random upstream gradient ``dout`` (never all ones) turns the layer into the scalar
     L = sum(dout * out); its numerical gradient with respect to each input is compared with what
     ``backward`` returns. Returns the list of relative errors, one per input.
     """
-    inputs = [_as_float64(np.array(a, dtype=np.float64), f"input {i}") for i, a in enumerate(inputs)]
+    inputs = [_as_float64(np.array(a, dtype=np.float64), f"input {i}")  # float64 copies
+              for i, a in enumerate(inputs)]
     out, cache = forward(*inputs)
     dout = rng.standard_normal(np.shape(out))
     grads = backward(dout, cache)

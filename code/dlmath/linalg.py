@@ -124,8 +124,9 @@ def spectral_norm(A, rng, n_iter=500, tol=1e-14):
 
     Implements eq-linear-algebra-spectral-norm. ``A`` has shape ``(m, n)``. Starts from a
     random unit vector drawn from ``rng``; stops when the estimate changes by less than
-    ``tol`` (relative) or after ``n_iter`` iterations. The error after k steps decays like
-    ``(sigma_2 / sigma_1)^(2k)``. Compare ``np.linalg.norm(A, 2)``.
+    ``tol`` (relative) or after ``n_iter`` iterations. After k steps the angle between ``v``
+    and ``v_1`` decays like ``(sigma_2 / sigma_1)^(2k)`` and the relative error of the
+    estimate like its square, ``(sigma_2 / sigma_1)^(4k)``. Compare ``np.linalg.norm(A, 2)``.
     """
     A = _check_matrix(A)
     rng = _check_generator(rng)
