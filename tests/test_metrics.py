@@ -109,3 +109,18 @@ def test_bad_inputs_raise_value_error():
         M.roc_auc([0, 1], [0.1, np.nan])
     with pytest.raises(ValueError, match="empty"):
         M.accuracy(np.array([], int), np.array([], int))
+
+
+def test_bad_pos_label_rejected():
+    with pytest.raises(ValueError, match="pos_label=2 is not one of the classes 0..1"):
+        M.precision_recall_f1([0, 1, 1], [1, 0, 1], pos_label=2)
+
+
+def test_f1_is_harmonic_mean_and_count_formula(rng):
+    """eq-learning-problem-f1: 2PR/(P+R) = 2TP/(2TP+FP+FN), both from the confusion counts."""
+    t, p = labels(rng, 200, 2)
+    c = M.confusion_matrix(t, p, 2)
+    tp, fp, fn = c[1, 1], c[0, 1], c[1, 0]
+    pr, rc, f = M.precision_recall_f1(t, p)
+    assert pr == pytest.approx(tp / (tp + fp)) and rc == pytest.approx(tp / (tp + fn))
+    assert f == pytest.approx(2 * pr * rc / (pr + rc)) and f == pytest.approx(2 * tp / (2 * tp + fp + fn))

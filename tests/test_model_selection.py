@@ -56,3 +56,19 @@ def test_bad_arguments():
         train_val_test_indices(10, (0.6, 0.2, 0.2), None)
     with pytest.raises(ValueError, match="as many rows"):
         cross_val_mse(None, None, np.zeros((4, 2)), np.zeros(3), 2)
+
+
+def test_too_few_examples_rejected():
+    with pytest.raises(ValueError, match="at least 3 examples"):
+        train_val_test_indices(2, (0.6, 0.2, 0.2), np.random.default_rng(0))
+
+
+def test_leave_one_out_matches_the_hat_matrix_shortcut(rng):
+    """k = N: the leave-one-out residual of least squares is e_n / (1 - H_nn) (chapter 5 exercise)."""
+    X = rng.standard_normal((15, 3))
+    y = X @ np.array([0.5, -1.0, 2.0]) + 0.3 * rng.standard_normal(15)
+    fit = lambda X, y: np.linalg.lstsq(X, y, rcond=None)[0]  # noqa: E731
+    loo = cross_val_mse(fit, lambda w, X: X @ w, X, y, 15)
+    H = X @ np.linalg.solve(X.T @ X, X.T)
+    shortcut = ((y - H @ y) / (1 - np.diag(H))) ** 2
+    np.testing.assert_allclose(loo, shortcut, rtol=1e-10)

@@ -116,3 +116,25 @@ def test_without_bias_mistakes_are_scale_invariant():
     assert all(r["bias"] == 0.0 and r["converged"] for r in runs)
     assert runs[0]["errors_per_epoch"] == runs[1]["errors_per_epoch"] == runs[2]["errors_per_epoch"]
     assert np.allclose(runs[2]["weight"], 100.0 * runs[1]["weight"])
+
+
+def test_score_zero_counts_as_a_mistake_for_either_label():
+    """From w = 0, b = 0 every score is 0: the first example is a mistake whatever its label."""
+    X = np.array([[1.0, 2.0], [-3.0, 0.5]])
+    for first_label in (-1, 1):
+        # one example: the only mistake possible is the score 0 at the start; the update is
+        # w = y_0 x_0, b = y_0 (eq-activations-perceptron-update)
+        res = P.perceptron_train(X[:1], np.array([first_label]), max_epochs=1)
+        assert res["mistakes"] == 1
+        assert np.array_equal(res["weight"], first_label * X[0]) and res["bias"] == float(first_label)
+    assert np.array_equal(P.perceptron_predict(X, np.zeros(2), 0.0), np.array([-1, -1]))
+
+
+def test_two_layer_bad_shapes_rejected():
+    X, y = make_xor()
+    with pytest.raises(ValueError, match="hidden must be a positive integer"):
+        P.init_two_layer(2, 0, 1, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"X must be a float array of shape \(N, in\)"):
+        P.train_two_layer(X.astype(int), y, 3, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="y must have N = 4 rows"):
+        P.train_two_layer(X, y[:3], 3, np.random.default_rng(0))

@@ -1,18 +1,19 @@
 """Evaluation metrics for classifiers (chapter 5), vectorized, with scikit-learn's conventions.
 
-Labels are integer arrays of shape (N,). ``confusion_matrix`` has true classes in rows and predicted
-classes in columns (eq-learning-problem-confusion). Precision, recall and F1 follow
-eq-learning-problem-precision, -recall and -f1; for several classes ``average`` is "macro" (the mean of
-per-class scores), "micro" (scores of the pooled counts) or None (one score per class). ``roc_curve``
-and ``roc_auc`` take real-valued scores for the positive class; the AUC is the probability that a random
-positive outranks a random negative, ties counting one half (eq-learning-problem-auc-ranking).
+Labels are integer arrays of shape (N,). ``confusion_matrix`` has true classes in rows and
+predicted classes in columns (eq-learning-problem-confusion). Precision, recall and F1 follow
+eq-learning-problem-precision-recall and eq-learning-problem-f1; for several classes ``average`` is
+"macro" (the mean of per-class scores), "micro" (scores of the pooled counts) or None (one score
+per class). ``roc_curve`` and ``roc_auc`` take real-valued scores for the positive class; the AUC
+is the probability that a random positive outranks a random negative, ties counting one half
+(eq-learning-problem-auc).
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["accuracy", "confusion_matrix", "precision_recall_f1", "precision", "recall", "f1_score",
-           "roc_curve", "roc_auc", "auc_by_ranking"]
+__all__ = ["accuracy", "confusion_matrix", "precision_recall_f1", "precision", "recall",
+           "f1_score", "roc_curve", "roc_auc", "auc_by_ranking"]
 
 
 def _labels(y, name):
@@ -29,7 +30,8 @@ def _labels(y, name):
 def _pair(y_true, y_pred):
     y_true, y_pred = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
+        raise ValueError(f"y_true and y_pred must have the same shape, "
+                         f"got {y_true.shape} and {y_pred.shape}")
     if y_true.size == 0:
         raise ValueError("y_true and y_pred are empty")
     return y_true, y_pred
@@ -59,11 +61,12 @@ def _safe_div(num, den):
 
 
 def precision_recall_f1(y_true, y_pred, average="binary", pos_label=1, num_classes=None):
-    """Precision, recall and F1 (eq-learning-problem-precision, -recall, -f1) as a tuple.
+    """Precision, recall and F1 (eq-learning-problem-precision-recall, -f1) as a tuple.
 
-    ``average="binary"`` scores the class ``pos_label`` only; "macro" averages the per-class scores;
-    "micro" scores the pooled counts (equal to accuracy for single-label data); None returns arrays.
-    A ratio with a zero denominator is 0 (scikit-learn's ``zero_division=0``).
+    ``average="binary"`` scores the class ``pos_label`` only; "macro" averages the per-class
+    scores; "micro" scores the pooled counts (equal to accuracy for single-label data); None
+    returns arrays of shape (K,). A ratio with a zero denominator is 0 (scikit-learn's
+    ``zero_division=0``).
     """
     if average not in ("binary", "macro", "micro", None):
         raise ValueError(f"average must be 'binary', 'macro', 'micro' or None, got {average!r}")
@@ -78,7 +81,8 @@ def precision_recall_f1(y_true, y_pred, average="binary", pos_label=1, num_class
     f = _safe_div(2 * p * r, p + r)
     if average == "binary":
         if not 0 <= pos_label < c.shape[0]:
-            raise ValueError(f"pos_label={pos_label} is not one of the classes 0..{c.shape[0] - 1}")
+            raise ValueError(f"pos_label={pos_label} is not one of the classes "
+                             f"0..{c.shape[0] - 1}")
         return float(p[pos_label]), float(r[pos_label]), float(f[pos_label])
     if average == "macro":
         return float(p.mean()), float(r.mean()), float(f.mean())
@@ -110,7 +114,8 @@ def _binary_scores(y_true, scores):
     if not np.all(np.isfinite(s)):
         raise ValueError("scores must be finite")
     if y.size and y.max() > 1:
-        raise ValueError(f"roc_curve and roc_auc need binary labels 0/1, got labels up to {y.max()}")
+        raise ValueError(f"roc_curve and roc_auc need binary labels 0/1, "
+                         f"got labels up to {y.max()}")
     n_pos = int(y.sum())
     if n_pos == 0 or n_pos == y.size:
         raise ValueError("the ROC curve needs both positive and negative examples")
@@ -120,8 +125,9 @@ def _binary_scores(y_true, scores):
 def roc_curve(y_true, scores):
     """False- and true-positive rates at every distinct threshold, highest threshold first.
 
-    Returns ``(fpr, tpr, thresholds)``; predicting positive when score >= threshold. The first
-    threshold is +inf (nothing predicted positive), so the curve starts at (0, 0) and ends at (1, 1).
+    Returns ``(fpr, tpr, thresholds)``, each of shape (T + 1,) for T distinct scores; predicting
+    positive when score >= threshold. The first threshold is +inf (nothing predicted positive),
+    so the curve starts at (0, 0) and ends at (1, 1).
     """
     y, s = _binary_scores(y_true, scores)
     order = np.argsort(-s, kind="mergesort")   # descending scores

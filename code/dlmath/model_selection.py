@@ -1,6 +1,7 @@
 """Splitting data for model selection (chapter 5): hold-out splits and k-fold cross-validation.
 
-All randomness comes from a ``numpy.random.Generator``. Indices, not copies of the data, are returned.
+All randomness comes from a ``numpy.random.Generator``. Indices, not copies of the data, are
+returned.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def train_val_test_indices(n, fractions=(0.6, 0.2, 0.2), rng=None):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     fr = np.asarray(fractions, dtype=float)
     if fr.shape != (3,) or np.any(fr < 0) or not np.isclose(fr.sum(), 1.0):
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+        raise ValueError(f"fractions must be three non-negative numbers summing to 1, "
+                         f"got {fractions}")
     if n < 3:
         raise ValueError(f"need at least 3 examples, got n={n}")
     perm = rng.permutation(n)
@@ -24,9 +26,10 @@ def train_val_test_indices(n, fractions=(0.6, 0.2, 0.2), rng=None):
 
 
 def kfold_indices(n, k, rng=None):
-    """The k folds of a shuffled range(n), as a list of (train_idx, val_idx); fold sizes differ by <= 1.
+    """The k folds of a shuffled range(n), as a list of (train_idx, val_idx).
 
-    Every index is in exactly one validation fold. ``rng=None`` keeps the original order.
+    Fold sizes differ by at most 1, and every index is in exactly one validation fold.
+    ``rng=None`` keeps the original order.
     """
     if not (isinstance(k, (int, np.integer)) and 2 <= k <= n):
         raise ValueError(f"k must be an integer with 2 <= k <= n={n}, got {k!r}")

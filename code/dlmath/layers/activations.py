@@ -97,13 +97,14 @@ def leaky_relu_backward(grad_out, cache):
 def softplus_forward(x, beta=1.0, threshold=20.0):
     """softplus(x) = log(1 + exp(beta x)) / beta (eq-activations-softplus), computed stably.
 
-    As ``torch.nn.functional.softplus``, it returns x itself where beta * x > threshold; the error of
-    that switch is log(1 + e^-threshold) / beta, about 2e-9 for the defaults.
+    As ``torch.nn.functional.softplus``, it returns x itself where beta * x > threshold; the
+    error of that switch is log(1 + e^-threshold) / beta, about 2e-9 for the defaults.
     """
     x = _check_float(x)
     if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not beta > 0:
         raise ValueError(f"beta must be positive, got {beta!r}")
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or math.isnan(threshold):
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
+            or math.isnan(threshold):
         raise ValueError(f"threshold must be a real number, got {threshold!r}")
     z = beta * x
     # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): no overflow, no loss of digits for z << 0.
@@ -113,7 +114,10 @@ def softplus_forward(x, beta=1.0, threshold=20.0):
 
 
 def softplus_backward(grad_out, cache):
-    """softplus'(x) = sigma(beta x) (eq-activations-softplus-derivative); 1 where beta x > threshold."""
+    """softplus'(x) = sigma(beta x) (eq-activations-softplus-derivative).
+
+    The derivative is 1 where beta x > threshold, where the forward pass returned x itself.
+    """
     x, beta, threshold = cache
     grad_out = _check_grad(grad_out, x.shape)
     s, _ = sigmoid_forward(beta * x)
@@ -167,9 +171,10 @@ _GELU_TANH_C = math.sqrt(2.0 / math.pi)
 
 
 def gelu_forward(x, approximate="none"):
-    """gelu(x) = x Phi(x), Phi the standard normal CDF (eq-activations-gelu); Hendrycks & Gimpel (2016).
+    """gelu(x) = x Phi(x), Phi the standard normal CDF (eq-activations-gelu).
 
-    ``approximate="tanh"`` gives x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (eq-activations-gelu-tanh).
+    ``approximate="tanh"`` gives x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    (eq-activations-gelu-tanh). Hendrycks & Gimpel (2016).
     """
     x = _check_float(x)
     if approximate == "none":
@@ -183,12 +188,16 @@ def gelu_forward(x, approximate="none"):
 
 
 def gelu_backward(grad_out, cache):
-    """gelu'(x) = Phi(x) + x phi(x) (eq-activations-gelu-derivative), or the tanh form's derivative."""
+    """gelu'(x) = Phi(x) + x phi(x) (eq-activations-gelu-derivative).
+
+    With ``approximate="tanh"``, the derivative of the tanh form (eq-activations-gelu-tanh).
+    """
     x, approximate, aux = cache
     grad_out = _check_grad(grad_out, x.shape)
     if approximate == "none":
         pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-        dtype = np.result_type(grad_out.dtype, x.dtype)  # cdf is float64; keep float32 in, float32 out
+        # cdf is float64; keep float32 in, float32 out
+        dtype = np.result_type(grad_out.dtype, x.dtype)
         return (grad_out * (aux + x * pdf)).astype(dtype, copy=False)
     t = aux
     dinner = _GELU_TANH_C * (1.0 + 3 * 0.044715 * x * x)

@@ -50,13 +50,13 @@ def _check_xy(X, y):
 def perceptron_train(X, y, max_epochs=100, rng=None, bias=True):
     """Rosenblatt's perceptron rule; X (N, d) float, y (N,) in {-1, +1}.
 
-    Starts from w = 0, b = 0 and sweeps over the examples at most ``max_epochs`` times, in their given
-    order, or in a fresh random order each sweep when a ``numpy.random.Generator`` ``rng`` is given;
-    stops after the first sweep without a mistake. Returns a dict with ``weight`` (d,), ``bias``
-    (float), ``mistakes`` (total number of updates), ``errors_per_epoch`` (list: mistakes in each
-    sweep), ``weight_history`` (E, d) and ``bias_history`` (E,) (the parameters at the end of each of
-    the E sweeps) and ``converged`` (True when the last sweep made no mistake). With ``bias=False`` the
-    bias stays 0 (a hyperplane through the origin).
+    Starts from w = 0, b = 0 and sweeps over the examples at most ``max_epochs`` times, in their
+    given order, or in a fresh random order each sweep when a ``numpy.random.Generator`` ``rng``
+    is given; stops after the first sweep without a mistake. Returns a dict with ``weight`` (d,),
+    ``bias`` (float), ``mistakes`` (total number of updates), ``errors_per_epoch`` (list: mistakes
+    in each sweep), ``weight_history`` (E, d) and ``bias_history`` (E,) (the parameters at the end
+    of each of the E sweeps) and ``converged`` (True when the last sweep made no mistake). With
+    ``bias=False`` the bias stays 0 (a hyperplane through the origin).
     """
     X, y = _check_xy(X, y)
     if not np.all(np.isin(y, (-1, 1))):
@@ -81,7 +81,8 @@ def perceptron_train(X, y, max_epochs=100, rng=None, bias=True):
         b_hist.append(b)
         if errors == 0:
             break
-    return {"weight": w, "bias": b, "mistakes": int(sum(errors_per_epoch)), "errors_per_epoch": errors_per_epoch,
+    return {"weight": w, "bias": b, "mistakes": int(sum(errors_per_epoch)),
+            "errors_per_epoch": errors_per_epoch,
             "weight_history": np.array(w_hist), "bias_history": np.array(b_hist),
             "converged": errors_per_epoch[-1] == 0}
 
