@@ -43,6 +43,7 @@ def test_zero_conventions():
     q = np.array([0.25, 0.75, 0.0])
     assert info.entropy(p) == pytest.approx(np.log(2), rel=1e-15)
     assert np.isfinite(info.kl_divergence(p, q))  # q = 0 only where p = 0
+    assert info.cross_entropy(p, q) == pytest.approx(-0.5 * np.log(0.25) - 0.5 * np.log(0.75), rel=1e-15)
     r = np.array([1.0, 0.0, 0.0])
     assert info.kl_divergence(p, r) == np.inf and info.cross_entropy(p, r) == np.inf
     assert info.kl_divergence(r, p) == pytest.approx(np.log(2), rel=1e-15)

@@ -83,6 +83,12 @@ def test_normal_equations_minimum_norm_for_dependent_columns(rng):
     w, b = lr.fit_normal_equations(X, y, fit_intercept=False)
     assert b == 0.0
     assert np.allclose(w, np.linalg.pinv(X) @ y, rtol=1e-10, atol=1e-12)
+    # with an intercept: the minimum-norm w for the centred columns, and a vanishing gradient
+    w, b = lr.fit_normal_equations(X, y)
+    Xc = X - X.mean(axis=0)
+    assert np.allclose(w, np.linalg.pinv(Xc) @ (y - y.mean()), rtol=1e-10, atol=1e-12)
+    gw, gb = lr.mse_loss_grad(X, y, w, b)
+    assert np.linalg.norm(gw) < 1e-10 and abs(gb) < 1e-10
 
 
 def test_default_step_is_one_over_lipschitz_and_zero_steps(rng):

@@ -110,8 +110,8 @@ def fit_normal_equations(X, y, fit_intercept=True):
     With an intercept the columns are centred first and ``b = mean(y) - mean(X) @ w``.
     Solved by ``np.linalg.lstsq`` on ``X`` itself (an SVD), never through ``inv(X^T X)``,
     whose condition number is that of ``X`` squared (eq-optimization-condition-squared).
-    If ``X`` has dependent columns, the solution of minimum norm is returned
-    (eq-optimization-normal-equations, eq-optimization-lsq-solution).
+    If the columns (centred, with an intercept) are linearly dependent, the ``w`` of minimum norm
+    is returned (eq-optimization-normal-equations, eq-optimization-lsq-solution).
     """
     X, y = _check_Xy(X, y)
     if fit_intercept:
