@@ -25,6 +25,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	@# Build matplotlib's font cache now: on a new machine its first import may log a notice to
+	@# stderr, and inside a chapter cell that would fail the strict build.
+	@$(BIN)/python -c "import matplotlib.pyplot" 2>/dev/null || true
 	@touch $@
 
 venv: $(STAMP)
