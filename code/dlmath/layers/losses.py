@@ -31,6 +31,17 @@ def _check_float(x, name):
     return x
 
 
+def _check_elementwise_pair(input, target, reduction):
+    """Float input and target of one shape (no broadcasting) and a known reduction."""
+    input = _check_float(input, "input")
+    target = _check_float(target, "target")
+    _check_reduction(reduction)
+    if input.shape != target.shape:
+        raise ValueError(f"target must have the input's shape {input.shape}, "
+                         f"got {target.shape}")
+    return input, target
+
+
 def _check_reduction(reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
@@ -96,12 +107,7 @@ def mse_loss_forward(input, target, reduction="mean"):
 
     ``input`` and ``target``: float arrays of the same (any) shape; no broadcasting.
     """
-    input = _check_float(input, "input")
-    target = _check_float(target, "target")
-    _check_reduction(reduction)
-    if input.shape != target.shape:
-        raise ValueError(f"target must have the input's shape {input.shape}, "
-                         f"got {target.shape}")
+    input, target = _check_elementwise_pair(input, target, reduction)
     diff = input - target  # same shape as input
     loss = _reduce(diff * diff, reduction)
     return loss, (diff, reduction)
@@ -128,12 +134,7 @@ def binary_cross_entropy_with_logits_forward(input, target, reduction="mean"):
     -[y log sigma(z) + (1 - y) log(1 - sigma(z))] without forming sigma(z) or exp(|z|).
     ``input`` (logits) and ``target``: float arrays of the same (any) shape.
     """
-    input = _check_float(input, "input")
-    target = _check_float(target, "target")
-    _check_reduction(reduction)
-    if input.shape != target.shape:
-        raise ValueError(f"target must have the input's shape {input.shape}, "
-                         f"got {target.shape}")
+    input, target = _check_elementwise_pair(input, target, reduction)
     softplus_abs = np.log1p(np.exp(-np.abs(input)))  # log(1 + e^-|z|), e^-|z| in (0, 1]
     losses = np.maximum(input, 0.0) - input * target + softplus_abs
     return _reduce(losses, reduction), (input, target, reduction)
