@@ -257,7 +257,7 @@ def test_domain_errors_raise():
 
 def test_graph_layout_for_drawing():
     """draw_graph's layout: one position per node, no two nodes in one place, every arrow points right."""
-    from dlmath.autograd.draw import graph_layout
+    from dlmath.book.graphs import graph_layout
 
     w, x, b, t = Value(0.8), Value(1.5), Value(-0.4), Value(1.0)
     h = (w * x + b).tanh()
@@ -275,7 +275,7 @@ def test_draw_graph_draws_every_node():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dlmath.autograd import draw_graph
+    from dlmath.book.graphs import draw_graph
 
     x = Value(2.0, label="x")
     y = (x * x + x).tanh()

@@ -9,7 +9,7 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "book" / "_ext"))
-import formulas  # noqa: E402
+from dlmath.book import sources as formulas  # noqa: E402
 
 CHAPTERS = [c for c in formulas.chapters(REPO) if re.match(r"ch\d+-", pathlib.Path(c.docname).name)]
 CHAPTER_IDS = [pathlib.Path(c.docname).name for c in CHAPTERS]

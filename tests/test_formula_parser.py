@@ -1,10 +1,10 @@
-"""The parser behind the formula contract (book/_ext/formulas.py) must see every display formula."""
+"""The parser behind the formula contract (dlmath.book.sources) must see every display formula."""
 import pathlib
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "book" / "_ext"))
-import formulas  # noqa: E402
+from dlmath.book import sources as formulas  # noqa: E402
 
 SAMPLE = r'''---
 kernelspec:

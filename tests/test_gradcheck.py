@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from dlmath import gradcheck as gc
+from dlmath.book.experiments import difference_error_bound, optimal_step
 from dlmath.gradcheck import (
-    central_difference, check_backward, difference_error_bound, directional_check, forward_difference,
-    numerical_gradient, optimal_step, relative_error,
+    central_difference, check_backward, directional_check, forward_difference,
+    numerical_gradient, relative_error,
 )
 
 

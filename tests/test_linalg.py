@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlmath import linalg as la
+from dlmath.book import experiments as ex
 
 shapes = st.lists(st.integers(min_value=0, max_value=4), min_size=0, max_size=4).map(tuple)
 
@@ -232,7 +233,7 @@ def test_matrix_with_singular_values_bad_input(rng):
 # ------------------------------------------------------------------------------ solve_vs_inverse_errors
 def test_solve_vs_inverse_well_conditioned(rng):
     A = la.matrix_with_singular_values(np.linspace(1.0, 2.0, 20), rng)
-    err = la.solve_vs_inverse_errors(A, rng.standard_normal(20))
+    err = ex.solve_vs_inverse_errors(A, rng.standard_normal(20))
     assert set(err) == {"forward_inv", "forward_solve", "backward_inv", "backward_solve"}
     assert all(0 <= v < 1e-13 for v in err.values())
 
@@ -243,7 +244,7 @@ def test_solve_vs_inverse_ill_conditioned(rng):
     kappa = 1e12
     A = la.matrix_with_singular_values(np.geomspace(1.0, 1.0 / kappa, 30), rng)
     x = rng.standard_normal(30)
-    err = la.solve_vs_inverse_errors(A, x)
+    err = ex.solve_vs_inverse_errors(A, x)
     eps = np.finfo(float).eps
     assert err["backward_solve"] < 100 * eps
     assert err["backward_inv"] > 100 * err["backward_solve"]
@@ -256,22 +257,22 @@ def test_solve_vs_inverse_matches_direct_computation(rng):
     b = A @ x
     x_hat = np.linalg.solve(A, b)
     expected = np.linalg.norm(b - A @ x_hat) / (np.linalg.norm(A, 2) * np.linalg.norm(x_hat))
-    assert la.solve_vs_inverse_errors(A, x)["backward_solve"] == pytest.approx(expected, rel=1e-12)
+    assert ex.solve_vs_inverse_errors(A, x)["backward_solve"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_solve_vs_inverse_bad_input(rng):
     with pytest.raises(ValueError, match="square"):
-        la.solve_vs_inverse_errors(np.ones((2, 3)), np.ones(3))
+        ex.solve_vs_inverse_errors(np.ones((2, 3)), np.ones(3))
     with pytest.raises(ValueError, match=r"x_true must have shape \(3,\)"):
-        la.solve_vs_inverse_errors(np.eye(3), np.ones((3, 1)))
+        ex.solve_vs_inverse_errors(np.eye(3), np.ones((3, 1)))
     with pytest.raises(ValueError, match="floating-point"):
-        la.solve_vs_inverse_errors(np.eye(3), np.ones(3, dtype=int))
+        ex.solve_vs_inverse_errors(np.eye(3), np.ones(3, dtype=int))
 
 
 # ------------------------------------------------------------------------------ product_singular_values
 def test_product_singular_values_match_explicit_product():
     n, depth, std = 6, 4, 0.7
-    got = la.product_singular_values(n, depth, std, np.random.default_rng(5))
+    got = ex.product_singular_values(n, depth, std, np.random.default_rng(5))
     rng = np.random.default_rng(5)
     P = np.eye(n)
     for layer in range(depth):
@@ -281,8 +282,8 @@ def test_product_singular_values_match_explicit_product():
 
 def test_product_singular_values_scale_with_std():
     # Scaling every factor by c scales the product of L factors by c^L.
-    a = la.product_singular_values(5, 3, 1.0, np.random.default_rng(3))
-    b = la.product_singular_values(5, 3, 2.0, np.random.default_rng(3))
+    a = ex.product_singular_values(5, 3, 1.0, np.random.default_rng(3))
+    b = ex.product_singular_values(5, 3, 2.0, np.random.default_rng(3))
     np.testing.assert_allclose(b, a * (2.0 ** np.arange(1, 4))[:, None], rtol=1e-12)
 
 
@@ -291,19 +292,19 @@ def test_product_mean_square_gain():
     # seeds estimates n std^2 for one layer.
     n, std = 20, 0.3
     rng = np.random.default_rng(0)
-    sq = np.mean([np.mean(la.product_singular_values(n, 1, std, rng)[0] ** 2) for _ in range(200)])
+    sq = np.mean([np.mean(ex.product_singular_values(n, 1, std, rng)[0] ** 2) for _ in range(200)])
     assert abs(sq - n * std**2) < 0.05 * n * std**2
 
 
 def test_product_singular_values_bad_input(rng):
     with pytest.raises(ValueError, match="n must be a positive integer"):
-        la.product_singular_values(0, 2, 1.0, rng)
+        ex.product_singular_values(0, 2, 1.0, rng)
     with pytest.raises(ValueError, match="depth must be a positive integer"):
-        la.product_singular_values(3, 2.5, 1.0, rng)
+        ex.product_singular_values(3, 2.5, 1.0, rng)
     with pytest.raises(ValueError, match="std must be a positive"):
-        la.product_singular_values(3, 2, -1.0, rng)
+        ex.product_singular_values(3, 2, -1.0, rng)
     with pytest.raises(ValueError, match="Generator"):
-        la.product_singular_values(3, 2, 1.0, 42)
+        ex.product_singular_values(3, 2, 1.0, 42)
 
 
 def test_product_mean_square_gain_over_depth():
@@ -311,7 +312,7 @@ def test_product_mean_square_gain_over_depth():
     # (eq-linear-algebra-gaussian-gain applied l times), not just for one layer.
     n, depth, std = 16, 4, 0.3
     rng = np.random.default_rng(1)
-    runs = np.array([la.product_singular_values(n, depth, std, rng) for _ in range(400)])
+    runs = np.array([ex.product_singular_values(n, depth, std, rng) for _ in range(400)])
     mean_square = np.mean(runs ** 2, axis=(0, 2))                  # (depth,)
     predicted = (n * std**2) ** np.arange(1, depth + 1)
     np.testing.assert_allclose(mean_square, predicted, rtol=0.08)

@@ -6,7 +6,7 @@ matplotlib.use("Agg")  # tests only; the book's notebooks keep the inline backen
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from dlmath import plotting  # noqa: E402
+from dlmath.book import plotting  # noqa: E402
 
 
 def test_use_style_sets_the_palette_and_readable_fonts():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from dlmath import symbolic as S
+from dlmath.book import symbolic as S
 
 
 @pytest.fixture(autouse=True)

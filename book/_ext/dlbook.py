@@ -15,7 +15,7 @@ from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-import formulas  # noqa: E402
+from dlmath.book import sources as formulas  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 MACRO_RE = re.compile(r"^\\newcommand\{\\(\w+)\}(?:\[(\d)\])?\{(.*)\}\s*(%.*)?$")

@@ -6,8 +6,7 @@
 along one random direction v, which costs two evaluations whatever the size of x.
 ``relative_error`` is the scale-free error measure ||a - b|| / max(||a||, ||b||) used throughout.
 ``forward_difference`` and ``central_difference`` are the one-variable difference quotients of
-chapter 2; ``difference_error_bound`` and ``optimal_step`` give their total error bound (truncation
-plus round-off) and the step that minimizes it.
+chapter 2 (their error bounds and best steps are in ``dlmath.book.experiments``).
 """
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ import numpy as np
 
 __all__ = [
     "numerical_gradient", "relative_error", "directional_check", "check_backward",
-    "forward_difference", "central_difference", "difference_error_bound", "optimal_step", "EPS",
+    "forward_difference", "central_difference", "EPS",
 ]
 
 EPS = float(np.finfo(np.float64).eps)  # 2**-52, the gap between 1.0 and the next float64
@@ -150,44 +149,3 @@ def central_difference(f, x, h=6.0554544523933395e-06):
     f_minus = np.asarray(f(x - h), dtype=np.float64)
     out = (f_plus - f_minus) / (2 * h)
     return out if out.ndim else float(out)
-
-
-def _check_scheme(scheme, f_bound, deriv_bound, eps):
-    if scheme not in ("forward", "central"):
-        raise ValueError(f"scheme must be 'forward' or 'central', got {scheme!r}")
-    for name, value in (("f_bound", f_bound), ("deriv_bound", deriv_bound), ("eps", eps)):
-        if not value > 0:
-            raise ValueError(f"{name} must be positive, got {value}")
-
-
-def difference_error_bound(scheme, h, f_bound=1.0, deriv_bound=1.0, eps=EPS):
-    """Bound on |difference quotient - f'(x)| for step(s) h: truncation plus round-off.
-
-    f_bound = M0 bounds |f| near x; deriv_bound bounds |f''| (M2, forward) or |f'''|
-    (M3, central); every value of f is assumed computed with relative error <= eps.
-    forward: M2 h / 2 + 2 eps M0 / h   (eq-calculus-forward-total)
-    central: M3 h^2 / 6 + eps M0 / h   (eq-calculus-central-total)
-    """
-    _check_scheme(scheme, f_bound, deriv_bound, eps)
-    h = np.asarray(h, dtype=np.float64)
-    if not np.all(h > 0):
-        raise ValueError(f"the step h must be positive, got {h}")
-    if scheme == "forward":
-        out = deriv_bound * h / 2 + 2 * eps * f_bound / h
-    else:
-        out = deriv_bound * h**2 / 6 + eps * f_bound / h
-    return out if out.ndim else float(out)
-
-
-def optimal_step(scheme, f_bound=1.0, deriv_bound=1.0, eps=EPS):
-    """The step minimizing difference_error_bound, and the bound there: (h_star, error).
-
-    forward: h* = 2 sqrt(eps M0 / M2), error 2 sqrt(eps M0 M2) (eq-calculus-forward-optimal)
-    central: h* = (3 eps M0 / M3)^(1/3), error M3 h*^2 / 2  (eq-calculus-central-optimal)
-    """
-    _check_scheme(scheme, f_bound, deriv_bound, eps)
-    if scheme == "forward":
-        h = 2.0 * np.sqrt(eps * f_bound / deriv_bound)
-    else:
-        h = np.cbrt(3.0 * eps * f_bound / deriv_bound)
-    return float(h), difference_error_bound(scheme, float(h), f_bound, deriv_bound, eps)

@@ -13,7 +13,7 @@ import numpy as np
 
 __all__ = [
     "broadcast_shape", "matmul_shape", "condition_number", "spectral_norm",
-    "matrix_with_singular_values", "solve_vs_inverse_errors", "product_singular_values",
+    "matrix_with_singular_values",
 ]
 
 
@@ -173,50 +173,3 @@ def matrix_with_singular_values(s, rng, m=None):
     U, _ = np.linalg.qr(rng.standard_normal((m, n)))  # (m, n), orthonormal columns
     V, _ = np.linalg.qr(rng.standard_normal((n, n)))  # (n, n), orthogonal
     return (U * s.astype(float)) @ V.T  # U diag(s) V^T without forming diag(s)
-
-
-def solve_vs_inverse_errors(A, x_true):
-    """Errors of ``x = inv(A) @ b`` and ``x = solve(A, b)`` for ``b = A @ x_true``.
-
-    ``A`` is ``(n, n)``, ``x_true`` is ``(n,)``. Returns a dict of four floats (2-norms):
-    ``forward_inv``, ``forward_solve``: relative errors ``||x_hat - x|| / ||x||``;
-    ``backward_inv``, ``backward_solve``: backward errors
-    ``||b - A x_hat|| / (||A|| ||x_hat||)`` (eq-linear-algebra-backward-error).
-    """
-    A = _check_matrix(A, square=True)
-    x_true = np.asarray(x_true)
-    if x_true.shape != (A.shape[0],):
-        raise ValueError(f"x_true must have shape ({A.shape[0]},) to match A of shape "
-                         f"{A.shape}, got shape {x_true.shape}")
-    if not np.issubdtype(x_true.dtype, np.floating):
-        raise ValueError(f"x_true must be a floating-point array, got dtype {x_true.dtype}")
-    b = A @ x_true  # (n,)
-    norm_A = np.linalg.norm(A, 2)
-    out = {}
-    for name, x_hat in (("inv", np.linalg.inv(A) @ b), ("solve", np.linalg.solve(A, b))):
-        forward = np.linalg.norm(x_hat - x_true) / np.linalg.norm(x_true)
-        residual = b - A @ x_hat  # (n,)
-        backward = np.linalg.norm(residual) / (norm_A * np.linalg.norm(x_hat))
-        out[f"forward_{name}"], out[f"backward_{name}"] = float(forward), float(backward)
-    return out
-
-
-def product_singular_values(n, depth, std, rng):
-    """Singular values of the products ``W_l ... W_1``, ``l = 1, ..., depth``.
-
-    Each ``W_i`` is ``(n, n)`` with i.i.d. N(0, std^2) entries drawn from ``rng``. Returns
-    an array of shape ``(depth, n)``; row ``l - 1`` holds the singular values (descending)
-    of the product of the first ``l`` matrices. Their mean square is ``(n std^2)^l`` in
-    expectation (eq-linear-algebra-gaussian-gain). The loop runs over layers only.
-    """
-    n = _check_positive_int("n", n)
-    depth = _check_positive_int("depth", depth)
-    if not (isinstance(std, numbers.Real) and np.isfinite(std) and std > 0):
-        raise ValueError(f"std must be a positive finite number, got {std!r}")
-    rng = _check_generator(rng)
-    P = np.eye(n)
-    out = np.empty((depth, n))
-    for layer in range(depth):
-        P = (std * rng.standard_normal((n, n))) @ P  # (n, n)
-        out[layer] = np.linalg.svd(P, compute_uv=False)
-    return out

@@ -1,4 +1,4 @@
-"""Draw a computation graph recorded by ``Value`` or ``Tensor`` with matplotlib (chapter 8).
+"""Draw a computation graph recorded by ``Value`` or ``Tensor`` with matplotlib (chapter 8; book machinery).
 
 Nodes are placed in columns by depth (the length of the longest path from an input), so every arrow
 points to the right; within a column nodes are ordered by the mean height of their parents, which
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .scalar import topological_order
+from dlmath.autograd.scalar import topological_order
 
 __all__ = ["draw_graph", "graph_layout"]
 

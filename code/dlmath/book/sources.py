@@ -1,6 +1,7 @@
 """Read the book's MyST sources: chapters in _toc.yml order, display equations, labels and bindings.
 
-Used by the Sphinx extension (the formula index page) and by tests/test_book.py (the formula
+Used by the Sphinx extension book/_ext/dlbook.py (the formula index page), by dlmath.book.symbolic (the
+formula contract reads each display from its chapter) and by tests/test_book.py (the formula
 contract). Parsing is deliberately plain: fenced blocks, ``$$ ... $$ (label)`` and ``{math}``
 directives with ``:label:``.
 """
