@@ -1,70 +1,327 @@
-"""SymPy helpers for the book's formula contract.
+"""The formula contract, second version: the formula on the page is the formula that is checked.
 
-Every labelled display equation of the book (``eq-<chapter>-<name>``) is bound, in a code cell of the
-same chapter, by exactly one call to one of these helpers, with the label as first argument:
+Every labelled display of a chapter (``eq-<chapter>-<name>``) is bound once, in a code cell of the same
+chapter, by one helper that takes the label first. The helper reads the display's own LaTeX from the
+chapter source, turns it into SymPy through the notation layer (:mod:`dlmath.book.texparse`: the book's
+macros and the chapter's meaning of its symbols, in front of the maintained parser
+``latex2sympy2_extended``), and checks it:
 
-* :func:`define` -- the formula *defines* something (a model, a loss, an update rule); the SymPy object
-  is recorded and returned, so later checks build on the same object the text shows.
-* :func:`verify` -- the formula is a *result* ``lhs = rhs``; it holds when ``lhs - rhs`` simplifies to 0.
-* :func:`verify_steps` -- a derivation written as a chain ``e0 = e1 = ... = ek``; every link is checked.
-* :func:`verify_true` -- a statement (an inequality, a limit) that SymPy must reduce to ``True``.
-* :func:`check_code` -- a formula *about code* (a derivative, an output shape, a parameter count): the
-  formula is evaluated on a grid of cases and compared with what the package computes.
+* :func:`define`: the display defines an object; every side after the first must equal the object bound.
+* :func:`verify` (and :func:`verify_steps`, :func:`verify_true`): the display states a result; every
+  relation it states (each ``=`` of a chain, each inequality, each ``\\qquad`` statement) is checked.
+  Without expressions, the parsed display itself is checked; with expressions (one per side), each
+  displayed side must first equal the expression given for it.
+* :func:`check_code`: a formula about the package; the displayed formula must equal the expression
+  given, which is evaluated against the code on a grid of cases.
+* :func:`cite`: a result quoted from the literature without proof, with its citation.
 
-A failed check raises :class:`FormulaCheckError`, so the cell fails and the book build fails with it.
-Each helper returns a :class:`Binding`; in a notebook it displays as one line that links to the
-formula index. This is the only module of ``dlmath`` that imports SymPy.
+A display the parser cannot read is bound with ``untied="<reason>"`` and the strongest check available.
+Equalities are decided symbolically; a simplification that needs forced rewrites (``force=True``) counts
+only with agreement at random points that respect the symbols' assumptions. What SymPy cannot decide
+is tested at random points and the status says so (``scope``). :func:`finish`, the last cell of a
+chapter, asserts that the labels registered while the chapter ran are exactly its displayed labels and
+writes them to ``_build/formulas/<slug>.json`` for the formula index and the tests.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
 
+from dlmath.book import sources, texparse
+from dlmath.book.texparse import Notation, TexParseError
+
 __all__ = [
-    "Binding", "FormulaCheckError", "define", "verify", "verify_steps", "verify_true", "check_code",
-    "registry", "is_zero",
+    "Binding", "FormulaCheckError", "define", "verify", "verify_steps", "verify_true", "check_code", "cite",
+    "notation", "finish", "registry", "is_zero", "Notation", "display_tex",
 ]
 
 LABEL_RE = re.compile(r"^eq-[a-z0-9]+(?:-[a-z0-9]+)*$")
 
-STATUS_TEXT = {
-    "defined": "defined",
-    "verified": "verified by SymPy",
-    "checked": "checked against the code",
-}
+STATUS_TEXT = {"defined": "defined", "verified": "verified by SymPy", "checked": "checked against the code",
+               "cited": "cited"}
 
 
 class FormulaCheckError(AssertionError):
-    """A formula of the book does not hold (or does not match the package's code)."""
+    """A formula of the book does not hold, does not match its display, or does not match the code."""
 
 
 @dataclass
 class Binding:
-    """The record of one labelled formula: its label, status and the SymPy object(s) it is bound to."""
+    """The record of one labelled formula."""
 
     label: str
-    status: str  # "defined" | "verified" | "checked"
+    status: str  # "defined" | "verified" | "checked" | "cited"
     obj: object = None
     detail: str = ""
-    extra: dict = field(default_factory=dict)
+    tied: bool = False
+    untied: str = ""  # the reason, when not tied
+    scope: str = "general"  # "general", "instance: ...", "random points: ...", "cases: ..."
+    implements: str = ""  # the package function implementing the formula, dotted path
+    citation: str = ""
+    relations: int = 0
+    set_aside: list = field(default_factory=list)
+
+    def summary(self) -> str:
+        tie = "tied to the display" if self.tied else f"untied: {self.untied}"
+        parts = [STATUS_TEXT[self.status], tie]
+        if self.status != "defined" and self.scope:
+            parts.append(self.scope)
+        if self.citation:
+            parts.append(f"{{cite}}`{self.citation}`")
+        if self.detail:
+            parts.append(self.detail)
+        return "; ".join(parts)
 
     def _repr_markdown_(self) -> str:
-        text = f"{{eq}}`{self.label}` {STATUS_TEXT[self.status]}"
-        if self.detail:
-            text += f" ({self.detail})"
-        return f"Formula {text}. {{ref}}`Formula index <{self.label}>`."
+        return f"{{eq}}`{self.label}`: {self.summary()}. {{ref}}`Formula index <{self.label}>`."
 
-    def __repr__(self) -> str:  # plain-text fallback, e.g. in a terminal
-        return f"<{self.label}: {STATUS_TEXT[self.status]}{' (' + self.detail + ')' if self.detail else ''}>"
+    def __repr__(self) -> str:
+        return f"<{self.label}: {self.summary()}>"
+
+    def record(self) -> dict:
+        return {"label": self.label, "status": self.status, "tied": self.tied, "untied": self.untied,
+                "scope": self.scope, "detail": self.detail, "implements": self.implements,
+                "citation": self.citation, "relations": self.relations, "set_aside": self.set_aside}
 
 
 # label -> Binding; one process (one notebook kernel) binds each label once.
 registry: dict[str, Binding] = {}
 
 
+def _vector_norm(p):
+    def norm(v):
+        if isinstance(v, sp.MatrixBase) and 1 in v.shape:
+            return v.norm(p)
+        if isinstance(v, sp.MatrixBase):
+            raise TexParseError(f"the {p}-norm of a matrix has no closed form for the parser; bind the display untied")
+        return sp.Abs(v)
+    return norm
+
+
+def _frobenius(m):
+    return sp.sqrt(sum(e**2 for e in m)) if all(e.is_real for e in m) else sp.sqrt(sum(sp.Abs(e)**2 for e in m))
+
+
+# The book-wide meaning of the notation-layer functions (texparse names them): chapters add their own.
+BOOK_NOTATION = Notation(functions={
+    r"\mathrm{norm}": _vector_norm(2), r"\mathrm{norm2}": _vector_norm(2), r"\mathrm{norm1}": _vector_norm(1),
+    r"\mathrm{norminf}": _vector_norm(sp.oo), r"\mathrm{normF}": _frobenius,
+    r"\tr": lambda m: m.trace(), r"\mathrm{inv}": lambda m: m.inv(), r"\diag": lambda v: sp.diag(*v),
+    r"\mathrm{inner}": lambda a, b: (a.T * b)[0, 0],
+})
+_chapter_notation = BOOK_NOTATION
+_cache: dict = {}
+
+
+def notation(symbols=None, functions=None) -> Notation:
+    """Add to the chapter's notation: LaTeX spelling -> SymPy object (symbols) or callable (functions)."""
+    global _chapter_notation
+    _chapter_notation = _chapter_notation.merged(Notation(dict(symbols or {}), dict(functions or {})))
+    return _chapter_notation
+
+
+# ------------------------------------------------------------------------------------- the display
+def _repo():
+    return texparse.repo_root()
+
+
+def _macros():
+    if "macros" not in _cache:
+        _cache["macros"] = texparse.read_macros(_repo() / "book" / "macros.tex")
+    return _cache["macros"]
+
+
+def _book_equations():
+    """label -> (chapter, equation) for every chapter in the repository (re-read when a file changes)."""
+    repo = _repo()
+    files = sorted(repo.glob("book/**/*.md"))
+    key = tuple((str(p), p.stat().st_mtime_ns) for p in files)
+    if _cache.get("eq_key") != key:
+        found = {}
+        for p in files:
+            if "_build" in p.parts:
+                continue
+            doc = p.relative_to(repo).with_suffix("").as_posix()
+            ch = sources.parse(p, doc)
+            for e in ch.equations:
+                if e.label:
+                    found[e.label] = (ch, e)
+        _cache["eq_key"], _cache["equations"] = key, found
+    return _cache["equations"]
+
+
+def display_tex(label: str) -> str:
+    """The LaTeX of the display labelled ``label``, as written in its chapter."""
+    eqs = _book_equations()
+    if label not in eqs:
+        raise ValueError(f"{label}: no display formula in book/ carries this label")
+    return eqs[label][1].tex
+
+
+# ------------------------------------------------------------------------------- sound decisions
+def _sample_value(sym, rng):
+    a = sym.assumptions0
+    if a.get("integer"):
+        lo = 1 if a.get("positive") or a.get("nonnegative") else -4
+        v = int(rng.integers(lo, 6))
+        return v if v != 0 or not a.get("nonzero") else 1
+    if a.get("positive"):
+        return float(rng.uniform(0.2, 3.0))
+    if a.get("nonnegative"):
+        return float(rng.uniform(0.0, 3.0))
+    if a.get("negative"):
+        return float(-rng.uniform(0.2, 3.0))
+    if a.get("real") or a.get("extended_real"):
+        return float(rng.uniform(-3.0, 3.0))
+    return complex(rng.uniform(-2, 2), rng.uniform(-2, 2))
+
+
+def _explicit(e):
+    if isinstance(e, sp.MatrixExpr) and not isinstance(e, sp.MatrixBase):
+        try:
+            return e.as_explicit()
+        except Exception:  # symbolic sizes
+            return e
+    return e
+
+
+def _free(e):
+    return sorted(getattr(e, "free_symbols", set()), key=lambda s: s.name)
+
+
+def _numeric_zero(e, points=12, seed=0, rtol=1e-9) -> tuple[bool, int]:
+    """Is ``e`` zero at random points that respect its symbols' assumptions? (ok, points evaluated)."""
+    rng = np.random.default_rng(seed)
+    syms = _free(e)
+    good = 0
+    for _ in range(points * 3):
+        subs = {s: _sample_value(s, rng) for s in syms}
+        try:
+            val = e.xreplace({k: sp.Float(v) if isinstance(v, float) else v for k, v in subs.items()}).doit()
+            val = complex(sp.N(val, 30)) if not isinstance(val, sp.MatrixBase) else np.array(val.evalf(30).tolist(), dtype=complex)
+        except (TypeError, ValueError, ZeroDivisionError):
+            continue
+        arr = np.atleast_1d(np.asarray(val, dtype=complex))
+        if not np.all(np.isfinite(arr)):
+            continue
+        if np.any(np.abs(arr) > rtol * (1 + _scale(e, subs))):
+            return False, good
+        good += 1
+        if good >= points:
+            return True, good
+    return (good >= points // 2 and good > 0), good
+
+
+def _scale(e, subs):
+    """A magnitude for relative tolerances: the largest term of ``e`` at the point."""
+    try:
+        terms = e.args if isinstance(e, sp.Add) else (e,)
+        vals = [abs(complex(sp.N(t.xreplace({k: sp.Float(v) if isinstance(v, float) else v for k, v in subs.items()}), 20)))
+                for t in terms if not isinstance(t, sp.MatrixBase)]
+        return max(vals, default=1.0)
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def is_zero(expr, simplifier=None) -> bool:
+    """True when ``expr`` (a SymPy expression or matrix) is identically zero.
+
+    Decided symbolically; a pass that needs forced rewrites (``expand_log(force=True)``,
+    ``powsimp(force=True)``, which assume positive symbols) counts only if the expression also vanishes
+    at random points that respect the symbols' assumptions.
+    """
+    expr = _explicit(expr)
+    if isinstance(expr, sp.MatrixBase):
+        return all(is_zero(e, simplifier) for e in expr)
+    e = sp.sympify(expr).doit()
+    if e == 0:
+        return True
+    s = (simplifier or sp.simplify)(e)
+    if s == 0 or sp.expand(s) == 0:
+        return True
+    forced = sp.simplify(sp.expand(sp.expand_log(sp.powsimp(s, force=True), force=True)))
+    if forced == 0:
+        return _numeric_zero(e)[0]
+    return False
+
+
+def _equal(a, b) -> tuple[bool, str]:
+    """Are two objects equal? (decision, how: 'symbolic' or 'random points')."""
+    a, b = _explicit(sp.sympify(a)), _explicit(sp.sympify(b))
+    sa, sb = getattr(a, "shape", None), getattr(b, "shape", None)
+    if isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase) and sa == (1, 1) != sb:
+        a = a[0, 0]
+    if isinstance(b, sp.MatrixBase) and sb == (1, 1) and not isinstance(a, (sp.MatrixBase, sp.MatrixExpr)):
+        b = b[0, 0]
+    if isinstance(a, sp.MatrixBase) and sa == (1, 1) and not isinstance(b, (sp.MatrixBase, sp.MatrixExpr)):
+        a = a[0, 0]
+    if getattr(a, "shape", None) != getattr(b, "shape", None):
+        return False, f"shapes {getattr(a, 'shape', 'scalar')} and {getattr(b, 'shape', 'scalar')}"
+    diff = a - b
+    if isinstance(diff, sp.MatrixExpr) and not isinstance(diff, sp.MatrixBase):
+        if sp.simplify(diff).is_ZeroMatrix or sp.simplify(diff) == sp.ZeroMatrix(*diff.shape):
+            return True, "symbolic"
+        return False, "matrix expressions with symbolic sizes differ"
+    try:
+        if is_zero(diff):
+            return True, "symbolic"
+    except (TypeError, NotImplementedError, AttributeError):
+        pass
+    ok, n = _numeric_zero(diff)
+    if ok:
+        return True, f"random points ({n})"
+    return False, "differ"
+
+
+_OPS = {"<=": sp.Le, ">=": sp.Ge, "<": sp.Lt, ">": sp.Gt}
+_SIGN = {"<=": "is_nonpositive", ">=": "is_nonnegative", "<": "is_negative", ">": "is_positive"}
+
+
+def _inequality(a, op, b, samples=200) -> tuple[bool, str]:
+    diff = sp.sympify(a) - sp.sympify(b)
+    for d in (diff, sp.simplify(diff), sp.factor(diff)):
+        if getattr(d, _SIGN[op]) is True:
+            return True, "symbolic"
+    rel = sp.simplify(_OPS[op](a, b))
+    if rel is sp.true:
+        return True, "symbolic"
+    if rel is sp.false:
+        return False, "SymPy finds it false"
+    rng = np.random.default_rng(1)
+    syms = _free(diff)
+    good = 0
+    for _ in range(samples):
+        subs = {s: _sample_value(s, rng) for s in syms}
+        try:
+            v = complex(sp.N(diff.xreplace({k: sp.Float(x) if isinstance(x, float) else x for k, x in subs.items()}).doit(), 30))
+        except (TypeError, ValueError, ZeroDivisionError):
+            continue
+        if not np.isfinite(v) or abs(v.imag) > 1e-12 * (1 + abs(v.real)):
+            continue
+        tol = 1e-12 * (1 + abs(v.real))
+        holds = {"<=": v.real <= tol, ">=": v.real >= -tol, "<": v.real < tol, ">": v.real > -tol}[op]
+        if not holds:
+            return False, f"fails at {subs}"
+        good += 1
+    return good >= samples // 2, f"sampled at {good} random points"
+
+
+def _check_relation(label, a, op, b, k):
+    if op in ("=", "<-"):
+        ok, how = _equal(a, b)
+    else:
+        ok, how = _inequality(a, op, b)
+    if not ok:
+        raise FormulaCheckError(f"{label}: relation {k + 1} ({op}) does not hold ({how}):\n  {a}\n  {op}\n  {b}")
+    return how
+
+
+# ----------------------------------------------------------------------------------- registration
 def _register(binding: Binding) -> Binding:
     label = binding.label
     if not isinstance(label, str) or not LABEL_RE.match(label):
@@ -75,107 +332,198 @@ def _register(binding: Binding) -> Binding:
     return binding
 
 
-def is_zero(expr, simplifier=None) -> bool:
-    """True when ``expr`` (a SymPy expression or matrix) simplifies to zero."""
-    simplify = simplifier or sp.simplify
-    if isinstance(expr, sp.MatrixBase):
-        return all(is_zero(e, simplifier) for e in expr)
-    e = sp.sympify(expr)
-    if e == 0:
-        return True
-    s = simplify(e)
-    if s == 0:
-        return True
-    # A second, stronger pass for expressions with exponentials and logarithms.
-    s = sp.simplify(sp.expand(sp.expand_log(sp.powsimp(s, force=True), force=True)))
-    return s == 0
+def _statements(label, tex, where):
+    if tex is None:
+        tex = display_tex(label)
+    statements, set_aside = texparse.split_display(tex, _macros())
+    if not statements:
+        raise TexParseError(f"{label}: the display states no relation the parser can read "
+                            f"(set aside: {set_aside})")
+    nt = _chapter_notation.merged(where if isinstance(where, Notation) else Notation(dict(where or {})))
+    parsed = []
+    for st in statements:
+        parsed.append([texparse.parse_side(s, nt, _macros()) for s in st.sides])
+    return statements, parsed, set_aside
 
 
-def _shape_of(x):
-    return x.shape if isinstance(x, sp.MatrixBase) else None
+def _scope_of(hows, given):
+    if given:
+        return given
+    rp = [h for h in hows if h.startswith("random") or h.startswith("sampled")]
+    return "; ".join(sorted(set(rp))) if rp else "general"
 
 
-def define(label: str, obj, detail: str = "") -> Binding:
-    """Bind ``label`` to the SymPy object the formula defines, and return the binding.
+def _untied_reason(label, untied):
+    if untied is not None and (not isinstance(untied, str) or len(untied.strip()) < 8):
+        raise ValueError(f"{label}: untied= needs a reason the formula index can show (a sentence), got {untied!r}")
+    return untied
 
-    ``obj`` is anything SymPy can hold: an expression, an ``Eq`` (name = definition), a matrix, a
-    function ``Lambda``, or a tuple of these (a piecewise family, say).
+
+def _as_statements(sides):
+    """Normalize the expressions given for a display: one statement (a flat list) or a list of lists."""
+    if sides and all(isinstance(s, (list, tuple)) for s in sides):
+        return [list(s) for s in sides]
+    return [list(sides)]
+
+
+def define(label: str, obj, *, where=None, untied: str | None = None, implements: str = "", detail: str = "",
+           tex: str | None = None) -> Binding:
+    """Bind ``label`` to the object its display defines, after checking that the display defines it.
+
+    ``obj`` is an expression (the right-hand side), an ``Eq(name, definition)`` or a tuple of these, one per
+    statement of the display (an update rule written as two statements, say). Every side after the first of
+    each displayed statement must equal the definition.
     """
     if obj is None:
         raise ValueError(f"define({label!r}, ...) needs the SymPy object the formula defines, got None")
-    return _register(Binding(label, "defined", obj, detail))
+    untied = _untied_reason(label, untied)
+    b = Binding(label, "defined", obj, detail, implements=implements, scope="")
+    if untied:
+        b.untied = untied
+        return _register(b)
+    statements, parsed, set_aside = _statements(label, tex, where)
+    objs = list(obj) if isinstance(obj, tuple) else [obj]
+    if len(objs) != len(statements):
+        raise FormulaCheckError(f"{label}: the display has {len(statements)} statement(s) "
+                                f"({[s.raw for s in statements]}), the definition gives {len(objs)}")
+    for st, sides, o in zip(statements, parsed, objs):
+        if any(op not in ("=", "<-") for op in st.ops):
+            raise FormulaCheckError(f"{label}: a definition is written with '=' or '\\leftarrow', got {st.ops}")
+        rhs = o.rhs if isinstance(o, sp.Eq) else o
+        for k, side in enumerate(sides[1:], 1):
+            ok, how = _equal(side, rhs)
+            if not ok:
+                raise FormulaCheckError(f"{label}: side {k + 1} of the display, {st.sides[k]!r}, reads as\n  {side}\n"
+                                        f"which is not the definition bound in the code:\n  {rhs}")
+    b.tied, b.relations, b.set_aside = True, sum(len(s.ops) for s in statements), set_aside
+    return _register(b)
 
 
-def verify(label: str, lhs, rhs, simplifier=None, detail: str = "") -> Binding:
-    """Check the result ``lhs = rhs`` (expressions or matrices of the same shape) and bind ``label``."""
-    lhs, rhs = sp.sympify(lhs), sp.sympify(rhs)
-    if _shape_of(lhs) != _shape_of(rhs):
-        raise ValueError(f"{label}: both sides must have the same shape, got {_shape_of(lhs)} and {_shape_of(rhs)}")
-    if not is_zero(lhs - rhs, simplifier):
-        raise FormulaCheckError(f"{label}: the two sides differ; lhs - rhs simplifies to {sp.simplify(lhs - rhs)}")
-    return _register(Binding(label, "verified", sp.Eq(lhs, rhs, evaluate=False) if _shape_of(lhs) is None else (lhs, rhs), detail))
+def verify(label: str, *sides, where=None, untied: str | None = None, scope: str = "", implements: str = "",
+           detail: str = "", tex: str | None = None, simplifier=None) -> Binding:
+    """Check the result the display states, and bind ``label``.
+
+    ``verify(label)`` checks every relation of the parsed display. ``verify(label, e0, e1, ...)`` gives one
+    expression per displayed side (or a list per statement); each displayed side must equal its expression,
+    and the relations are checked on the expressions. With ``untied="reason"`` the expressions are
+    checked as an equality chain ``e0 = e1 = ...`` and the display is not read.
+    """
+    untied = _untied_reason(label, untied)
+    b = Binding(label, "verified", None, detail, implements=implements)
+    given = _as_statements(sides) if sides else None
+    if untied:
+        if not given or len(given[0]) < 2:
+            raise ValueError(f"{label}: an untied verify needs the expressions it checks (at least two sides)")
+        hows = []
+        for st in given:
+            for k, (a, c) in enumerate(zip(st, st[1:])):
+                hows.append(_check_relation(label, a, "=", c, k))
+        b.untied, b.obj, b.scope = untied, tuple(map(tuple, given)), _scope_of(hows, scope)
+        b.relations = sum(len(st) - 1 for st in given)
+        return _register(b)
+    statements, parsed, set_aside = _statements(label, tex, where)
+    if given is not None:
+        if len(given) != len(statements) or any(len(g) != len(p) for g, p in zip(given, parsed)):
+            raise FormulaCheckError(f"{label}: the display has sides {[len(p) for p in parsed]} per statement, "
+                                    f"the code gives {[len(g) for g in given]}")
+        for st, ps, gs in zip(statements, parsed, given):
+            for k, (p, g) in enumerate(zip(ps, gs)):
+                ok, how = _equal(p, g)
+                if not ok:
+                    raise FormulaCheckError(f"{label}: displayed side {k + 1}, {st.sides[k]!r}, reads as\n  {p}\n"
+                                            f"which differs from the expression given for it:\n  {g}")
+        parsed = given
+    hows = []
+    for st, ps in zip(statements, parsed):
+        for k, op in enumerate(st.ops):
+            hows.append(_check_relation(label, ps[k], op, ps[k + 1], k))
+    b.tied, b.obj, b.set_aside = True, tuple(map(tuple, parsed)), set_aside
+    b.relations, b.scope = sum(len(s.ops) for s in statements), _scope_of(hows, scope)
+    return _register(b)
 
 
-def verify_steps(label: str, steps, simplifier=None, detail: str = "") -> Binding:
-    """Check a derivation ``steps[0] = steps[1] = ... = steps[-1]`` link by link, and bind ``label``."""
-    steps = [sp.sympify(s) for s in steps]
+def verify_steps(label: str, steps, **kwargs) -> Binding:
+    """A derivation ``steps[0] = steps[1] = ...`` displayed as one chain: :func:`verify` with one side each."""
+    steps = list(steps)
     if len(steps) < 2:
         raise ValueError(f"{label}: a derivation needs at least two steps, got {len(steps)}")
-    for i, (a, b) in enumerate(zip(steps, steps[1:])):
-        if _shape_of(a) != _shape_of(b):
-            raise ValueError(f"{label}: steps {i} and {i + 1} have shapes {_shape_of(a)} and {_shape_of(b)}")
-        if not is_zero(a - b, simplifier):
-            raise FormulaCheckError(f"{label}: step {i} -> {i + 1} does not hold: {a}  !=  {b}")
-    return _register(Binding(label, "verified", tuple(steps), detail or f"{len(steps) - 1} steps"))
+    return verify(label, *steps, **kwargs)
 
 
-_SIGN_TESTS = {">": "is_positive", ">=": "is_nonnegative", "<": "is_negative", "<=": "is_nonpositive"}
+def verify_true(label: str, statement, *, where=None, untied: str | None = None, scope: str = "",
+                detail: str = "", tex: str | None = None, implements: str = "") -> Binding:
+    """Check a SymPy relation (an inequality under assumptions) that the display states, and bind ``label``.
 
-
-def _holds(statement) -> bool:
-    """True when SymPy proves the statement; relations are decided by the sign of lhs - rhs."""
+    Tied: the display's single relation must have the same operator and sides equal to ``statement``'s.
+    """
     statement = sp.sympify(statement)
-    if statement is sp.true:
-        return True
-    if isinstance(statement, (sp.And,)):
-        return all(_holds(a) for a in statement.args)
-    if isinstance(statement, sp.core.relational.Relational) and statement.rel_op in _SIGN_TESTS:
-        diff = statement.lhs - statement.rhs
-        attr = _SIGN_TESTS[statement.rel_op]
-        for d in (diff, sp.simplify(diff), sp.factor(diff)):
-            if getattr(d, attr) is True:
-                return True
-    return sp.simplify(statement) is sp.true
+    if not isinstance(statement, sp.core.relational.Relational):
+        raise ValueError(f"{label}: verify_true needs a SymPy relation, got {statement!r}")
+    op = {"<=": "<=", ">=": ">=", "<": "<", ">": ">", "==": "="}[statement.rel_op]
+    untied = _untied_reason(label, untied)
+    b = Binding(label, "verified", statement, detail, implements=implements)
+    if not untied:
+        statements, parsed, set_aside = _statements(label, tex, where)
+        if len(statements) != 1 or len(statements[0].ops) != 1:
+            raise FormulaCheckError(f"{label}: verify_true ties a display of one relation; this one has "
+                                    f"{[s.ops for s in statements]}: use verify")
+        dop = statements[0].ops[0]
+        flip = {"<=": ">=", ">=": "<=", "<": ">", ">": "<", "=": "="}
+        lhs, rhs = statement.lhs, statement.rhs
+        if dop != op:
+            if flip[dop] != op:
+                raise FormulaCheckError(f"{label}: the display states '{dop}', the code '{op}'")
+            lhs, rhs = rhs, lhs
+        for k, (p, g) in enumerate(zip(parsed[0], (lhs, rhs))):
+            ok, _ = _equal(p, g)
+            if not ok:
+                raise FormulaCheckError(f"{label}: displayed side {k + 1} reads as {p}, the code has {g}")
+        b.tied, b.set_aside, b.relations = True, set_aside, 1
+    else:
+        b.untied = untied
+    how = _check_relation(label, statement.lhs, op, statement.rhs, 0)
+    b.scope = _scope_of([how], scope)
+    return _register(b)
 
 
-def verify_true(label: str, statement, detail: str = "") -> Binding:
-    """Check that a SymPy statement (an inequality under assumptions, a limit equation) is ``True``."""
-    if not _holds(statement):
-        raise FormulaCheckError(f"{label}: SymPy cannot reduce the statement {statement} to True")
-    return _register(Binding(label, "verified", statement, detail))
-
-
-def check_code(label: str, formula, code, cases, rtol: float = 1e-10, atol: float = 1e-12, detail: str = "") -> Binding:
+def check_code(label: str, formula, code, cases, rtol: float = 1e-10, atol: float = 1e-12, *, side: int = -1,
+               where=None, untied: str | None = None, implements: str = "", detail: str = "",
+               tex: str | None = None) -> Binding:
     """Check a formula against the package on a grid of cases, and bind ``label``.
 
-    ``formula`` is a SymPy expression (or matrix) in symbols, or a Python callable; ``code`` is a
-    callable. ``cases`` is a non-empty list of dicts; each maps symbol names to numbers (or arrays,
-    for callables). For each case, ``formula`` evaluated at the case must agree with ``code(**case)``
-    to the given tolerances (exactly, for integers).
+    ``formula`` is a SymPy expression (or matrix) in symbols; the displayed side ``side`` (default: the
+    last) must equal it. ``code`` is a callable; ``cases`` a non-empty list of dicts mapping symbol names
+    to numbers (or arrays, for callables). A Python callable as ``formula`` cannot be tied: give ``untied``.
     """
+    untied = _untied_reason(label, untied)
     cases = list(cases)
     if not cases:
         raise ValueError(f"{label}: check_code needs at least one case")
+    is_callable = callable(formula) and not isinstance(formula, sp.Basic)
+    if is_callable and not untied:
+        raise ValueError(f"{label}: a Python function as the formula cannot be tied to the display; "
+                         f"pass the SymPy expression, or untied='<reason>'")
+    b = Binding(label, "checked", formula, detail or f"{len(cases)} cases", implements=implements,
+                scope=f"cases: {len(cases)}")
+    if not untied:
+        statements, parsed, set_aside = _statements(label, tex, where)
+        shown = parsed[0][side]
+        ok, how = _equal(shown, formula)
+        if not ok:
+            raise FormulaCheckError(f"{label}: the displayed formula {statements[0].sides[side]!r} reads as\n"
+                                    f"  {shown}\nwhich differs from the formula checked against the code:\n  {formula}")
+        b.tied, b.set_aside, b.relations = True, set_aside, sum(len(s.ops) for s in statements)
+    else:
+        b.untied = untied
     for case in cases:
-        if callable(formula) and not isinstance(formula, sp.Basic):
+        if is_callable:
             expected = formula(**case)
         else:
-            subs = {sp.Symbol(k): v for k, v in case.items() if np.isscalar(v)}
-            # Match symbols by name whatever their assumptions.
-            by_name = {s.name: s for s in sp.sympify(formula).free_symbols}
-            subs = {by_name[k.name]: v for k, v in subs.items() if k.name in by_name}
-            value = sp.sympify(formula).subs(subs)
-            value = sp.N(value, 30) if not isinstance(value, sp.MatrixBase) else value.evalf(30)
+            f = sp.sympify(formula)
+            by_name = {s.name: s for s in f.free_symbols}
+            subs = {by_name[k]: v for k, v in case.items() if k in by_name and np.isscalar(v)}
+            value = f.subs(subs)
+            value = value.evalf(30) if isinstance(value, sp.MatrixBase) else sp.N(value, 30)
             expected = np.array(value.tolist() if isinstance(value, sp.MatrixBase) else value, dtype=float)
         got = code(**case)
         exp_arr, got_arr = np.asarray(expected, dtype=float), np.asarray(got, dtype=float)
@@ -183,4 +531,47 @@ def check_code(label: str, formula, code, cases, rtol: float = 1e-10, atol: floa
             raise FormulaCheckError(f"{label}: at {case} the formula has shape {exp_arr.shape}, the code {got_arr.shape}")
         if not np.allclose(got_arr, exp_arr, rtol=rtol, atol=atol):
             raise FormulaCheckError(f"{label}: at {case} the formula gives {exp_arr}, the code gives {got_arr}")
-    return _register(Binding(label, "checked", formula, detail or f"{len(cases)} cases"))
+    return _register(b)
+
+
+def cite(label: str, citation: str, *, detail: str = "", implements: str = "") -> Binding:
+    """A result quoted from the literature without proof: bound with its citation key (references.bib)."""
+    if not re.match(r"^[A-Za-z0-9_:.-]+$", citation or ""):
+        raise ValueError(f"{label}: cite needs a citation key of book/references.bib, got {citation!r}")
+    b = Binding(label, "cited", None, detail, implements=implements, citation=citation, scope="",
+                untied="quoted from the literature, not derived here")
+    return _register(b)
+
+
+def finish(slug: str | None = None) -> dict:
+    """The last cell of a chapter: the labels bound while it ran must be exactly its displayed labels.
+
+    Writes the chapter's records to ``_build/formulas/<slug>.json`` and returns them.
+    """
+    eqs = _book_equations()
+    bound = list(registry)
+    chapters = {eqs[lab][0].docname for lab in bound if lab in eqs}
+    stray = [lab for lab in bound if lab not in eqs]
+    if stray:
+        raise FormulaCheckError(f"labels bound that no display carries: {stray}")
+    if slug is not None:
+        chapters = {d for d in {c.docname for c, _ in eqs.values()} if sources.slug_of(d) == slug} or chapters
+    if len(chapters) != 1:
+        raise FormulaCheckError(f"the bound labels belong to {len(chapters)} chapters: {sorted(chapters)}")
+    (doc,) = chapters
+    chapter = next(c for c, _ in eqs.values() if c.docname == doc)
+    shown = chapter.labels
+    missing = [lab for lab in shown if lab not in registry]
+    extra = [lab for lab in bound if lab not in shown]
+    if missing or extra:
+        raise FormulaCheckError(f"{doc}: displayed labels not bound at run time: {missing}; "
+                                f"bound labels not displayed in this chapter: {extra}")
+    src = (_repo() / (doc + ".md")).read_text()
+    out = {"chapter": doc, "slug": chapter.slug,
+           "displays_sha": hashlib.sha256("\n".join(e.tex for e in chapter.equations).encode()).hexdigest()[:16],
+           "source_sha": hashlib.sha256(src.encode()).hexdigest()[:16],
+           "formulas": [registry[lab].record() for lab in shown]}
+    target = _repo() / "_build" / "formulas"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / f"{chapter.slug}.json").write_text(json.dumps(out, indent=1))
+    return out

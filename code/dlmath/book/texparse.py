@@ -1,0 +1,451 @@
+"""Read a display formula of the book into SymPy: the notation layer in front of a maintained parser.
+
+The parser is ``latex2sympy2_extended`` (an ANTLR grammar for LaTeX maths). It knows plain LaTeX, not
+the book's macros or its conventions, so this module first rewrites the display:
+
+* the book's macros (``book/macros.tex``) are expanded, with parse-friendly meanings for a few of them:
+  ``\\norm{x}_2`` becomes a function ``\\mathrm{norm2}(x)``, ``\\abs{x}`` becomes ``|x|``, ``\\pd{f}{x}``
+  the fraction of partials, ``\\operatorname{name}`` a function ``\\mathrm{name}``;
+* ``^\\T`` becomes ``^{T}`` (the parser's transpose of a matrix symbol), ``\\log`` the natural
+  logarithm, primes ``f'(x)`` functions named ``f'``, sizing and spacing commands are dropped;
+* the display is cut into statements (``\\qquad``, lines of ``aligned``) and each statement into a
+  chain of relations (``=``, ``\\le``, ``\\ge``, ``<``, ``>``, ``\\leftarrow``). A statement that only
+  qualifies the others (``\\text{...}``, ``i = 1, \\dots, n``, ``x \\in S``) is set aside, and reported.
+
+Symbols are then replaced by what the chapter says they mean: a :class:`Notation` maps LaTeX spellings
+(``r"\\vect{w}"``, ``r"\\sigma"``) to SymPy objects and functions.
+"""
+from __future__ import annotations
+
+import pathlib
+import re
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+__all__ = ["Notation", "Relation", "Statement", "split_display", "parse_side", "read_macros", "repo_root",
+           "TexParseError"]
+
+
+class TexParseError(ValueError):
+    """A display (or part of one) that the notation layer and the parser cannot read."""
+
+
+def repo_root(start=None) -> pathlib.Path:
+    """The book's repository: the nearest folder above ``start`` (default: the working directory) that
+    holds ``_toc.yml`` and ``book/macros.tex``."""
+    here = pathlib.Path(start or pathlib.Path.cwd()).resolve()
+    for p in [here, *here.parents]:
+        if (p / "_toc.yml").exists() and (p / "book" / "macros.tex").exists():
+            return p
+    raise FileNotFoundError(f"no book repository (a folder with _toc.yml and book/macros.tex) above {here}")
+
+
+_MACRO_RE = re.compile(r"^\\newcommand\{\\(\w+)\}(?:\[(\d)\])?\{(.*)\}\s*(%.*)?$")
+
+
+def read_macros(path) -> dict:
+    """``name -> (number of arguments, body)`` from a file of one ``\\newcommand`` per line."""
+    out = {}
+    for line in pathlib.Path(path).read_text().splitlines():
+        m = _MACRO_RE.match(line.strip())
+        if m:
+            out[m.group(1)] = (int(m.group(2) or 0), m.group(3))
+    return out
+
+
+# Meanings for parsing that differ from the typeset definition (the typeset one stays in macros.tex).
+PARSE_MACROS = {
+    "abs": (1, r"|#1|"),
+    "pd": (2, r"\frac{\partial #1}{\partial #2}"),
+    "dd": (0, "d"),
+    "E": (0, r"\mathrm{E}"),
+    "T": (0, "T"),
+    "KL": (2, r"\mathrm{KL}(#1, #2)"),
+    "inner": (2, r"\mathrm{inner}(#1, #2)"),
+    "indicator": (1, r"\mathrm{indicator}(#1)"),
+}
+
+
+def _group(tex: str, i: int):
+    """The argument starting at ``tex[i]`` (after spaces): a ``{...}`` group or one token; returns
+    (argument text without braces, index after it)."""
+    while i < len(tex) and tex[i] == " ":
+        i += 1
+    if i >= len(tex):
+        raise TexParseError(f"a macro argument is missing at the end of {tex!r}")
+    if tex[i] == "{":
+        depth, j = 0, i
+        while j < len(tex):
+            if tex[j] == "{" and tex[j - 1:j] != "\\":
+                depth += 1
+            elif tex[j] == "}" and tex[j - 1:j] != "\\":
+                depth -= 1
+                if depth == 0:
+                    return tex[i + 1:j], j + 1
+            j += 1
+        raise TexParseError(f"unbalanced braces in {tex!r}")
+    if tex[i] == "\\":
+        m = re.match(r"\\[A-Za-z]+|\\.", tex[i:])
+        return m.group(0), i + len(m.group(0))
+    return tex[i], i + 1
+
+
+def expand_macros(tex: str, macros: dict) -> str:
+    """Expand the book's macros (innermost arguments first, repeatedly)."""
+    for _ in range(20):
+        changed = False
+        out, i = [], 0
+        while i < len(tex):
+            m = re.match(r"\\([A-Za-z]+)", tex[i:])
+            if m and m.group(1) in macros:
+                nargs, body = macros[m.group(1)]
+                j = i + len(m.group(0))
+                if nargs == 0 and j < len(tex) and tex[j].isalpha():
+                    out.append(m.group(0))  # a longer command that starts with a macro's name
+                    i = j
+                    continue
+                args = []
+                for _k in range(nargs):
+                    a, j = _group(tex, j)
+                    args.append(a)
+                for k, a in enumerate(args, 1):
+                    body = body.replace(f"#{k}", a)
+                out.append(body if nargs else body + " ")
+                i, changed = j, True
+                continue
+            if m:
+                out.append(m.group(0))
+                i += len(m.group(0))
+                continue
+            out.append(tex[i])
+            i += 1
+        tex = "".join(out)
+        if not changed:
+            return tex
+    raise TexParseError("macro expansion does not terminate")
+
+
+_SIZING = r"\\(?:left|right|middle|[Bb]igg?[lrm]?)(?![A-Za-z])"
+_SPACING = r"\\[,;:!]|\\quad(?![A-Za-z])|~|\\displaystyle|\\limits"
+
+
+def normalize(tex: str, macros: dict) -> str:
+    """Rewrite a fragment of a display into plain LaTeX that the parser reads."""
+    t = tex
+    t = re.sub(r"\\underbrace\{", r"\\UNDERBRACE{", t)
+    # \underbrace{X}_{note} -> X
+    while "\\UNDERBRACE{" in t:
+        i = t.index("\\UNDERBRACE{")
+        body, j = _group(t, i + len("\\UNDERBRACE"))
+        k = j
+        if t[k:k + 1] == "_":
+            _, k = _group(t, k + 1)
+        t = t[:i] + "{" + body + "}" + t[k:]
+    # \operatorname{name} and the operator macros become functions \mathrm{name}
+    t = re.sub(r"\\operatorname\*?\{([A-Za-z]+)\}", r"\\mathrm{\1}", t)
+    # norms with their subscripts become named functions, before the general expansion
+    def norm_repl(m_text):
+        out, i = [], 0
+        while True:
+            j = m_text.find("\\norm", i)
+            if j < 0 or (j + 5 < len(m_text) and m_text[j + 5].isalpha()):
+                if j < 0:
+                    out.append(m_text[i:])
+                    return "".join(out)
+                out.append(m_text[i:j + 5])
+                i = j + 5
+                continue
+            out.append(m_text[i:j])
+            arg, k = _group(m_text, j + 5)
+            sub = ""
+            if m_text[k:k + 1] == "_":
+                sub, k = _group(m_text, k + 1)
+            name = {"": "norm", "2": "norm2", "1": "norm1", "F": "normF", r"\infty": "norminf"}.get(sub.strip())
+            if name is None:
+                raise TexParseError(f"a norm with subscript {sub!r} has no meaning for the parser")
+            out.append(f"\\mathrm{{{name}}}({norm_repl(arg)})")
+            i = k
+    t = norm_repl(t)
+    all_macros = {**macros, **PARSE_MACROS}
+    for name in ("tr", "diag", "rank", "sign", "softmax", "relu", "gelu", "softplus", "Var", "Cov", "argmin",
+                 "argmax"):
+        all_macros[name] = (0, rf"\mathrm{{{name}}}")
+    t = expand_macros(t, all_macros)
+    t = re.sub(r"\\operatorname\*?\{([A-Za-z]+)\}", r"\\mathrm{\1}", t)
+    t = re.sub(_SIZING, "", t)
+    t = re.sub(_SPACING, " ", t)
+    t = re.sub(r"\\[td]frac", r"\\frac", t)
+    t = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", t)
+    t = re.sub(r"\\log(?![A-Za-z])", r"\\ln", t)
+    t = re.sub(r"\\(hat|tilde|bar)\s+([A-Za-z])", r"\\\1{\2}", t)
+    # transposes: ^\top, ^{\top}, ^{T} all become ^{T}
+    t = re.sub(r"\^\s*\{?\s*\\top\s*\}?", "^{T}", t)
+    t = re.sub(r"\^\s*T(?![A-Za-z])", "^{T}", t)
+    # primes: f'(x) -> \mathrm{f'}(x) is not parseable; name them fprime
+    t = re.sub(r"([A-Za-z]|\\[A-Za-z]+)('+)\s*\(", lambda m: "\\mathrm{" + m.group(1).lstrip("\\") + "prime" * len(m.group(2)) + "}(", t)
+    t = re.sub(r"\\mathbb\{E\}", r"\\mathrm{E}", t)
+    t = _matrix_inverses(t)
+    t = re.sub(r"\s+", " ", t).strip()
+    return t
+
+
+def _matrix_inverses(t: str) -> str:
+    """``\mathbf{A}^{-1}`` and ``(...)^{-1}`` around bold symbols become ``\mathrm{inv}(...)`` (the parser
+    reads a matrix power -1 as a scalar reciprocal)."""
+    t = re.sub(r"(\\(?:mathbf|boldsymbol)\{\\?[A-Za-z]+\})\^\{-1\}", r"\\mathrm{inv}(\1)", t)
+    while True:
+        m = re.search(r"\)\s*\^\{-1\}", t)
+        if not m:
+            return t
+        close, depth, j = m.start(), 0, m.start()
+        while j >= 0:
+            if t[j] == ")":
+                depth += 1
+            elif t[j] == "(":
+                depth -= 1
+                if depth == 0:
+                    break
+            j -= 1
+        inner = t[j:close + 1]
+        if j < 0 or not re.search(r"\\(mathbf|boldsymbol)", inner):
+            t = t[:m.start()] + ")^{(-1)}" + t[m.end():]  # scalar: keep as a power
+            continue
+        t = t[:j] + "\\mathrm{inv}" + inner + t[m.end():]
+
+
+RELATIONS = {"=": "=", r"\le": "<=", r"\leq": "<=", r"\ge": ">=", r"\geq": ">=", "<": "<", ">": ">",
+             r"\leftarrow": "<-", r"\approx": "~", r"\neq": "!=", r"\ne": "!=", r"\in": "in", r"\to": "->",
+             r"\equiv": "="}
+_REL_RE = re.compile(r"\\leq(?![A-Za-z])|\\le(?![A-Za-z])|\\geq(?![A-Za-z])|\\ge(?![A-Za-z])|\\leftarrow(?![A-Za-z])"
+                     r"|\\approx(?![A-Za-z])|\\neq(?![A-Za-z])|\\ne(?![A-Za-z])|\\in(?![A-Za-z])|\\to(?![A-Za-z])"
+                     r"|\\equiv(?![A-Za-z])|=|<|>")
+CHECKABLE = {"=", "<=", ">=", "<", ">", "<-"}
+
+
+@dataclass
+class Relation:
+    lhs: str
+    op: str
+    rhs: str
+
+
+@dataclass
+class Statement:
+    """One claim of a display: sides ``s0 op1 s1 op2 s2 ...`` (LaTeX, normalized)."""
+
+    sides: list
+    ops: list
+    raw: str = ""
+
+    @property
+    def relations(self):
+        return [Relation(a, op, b) for a, op, b in zip(self.sides, self.ops, self.sides[1:])]
+
+
+def _top_level_split(t: str, pattern: re.Pattern):
+    """Split at matches of ``pattern`` outside braces, brackets and parentheses."""
+    parts, ops, depth, last, i = [], [], 0, 0, 0
+    while i < len(t):
+        c = t[i]
+        if c == "\\" and i + 1 < len(t) and t[i + 1] in "{}":
+            i += 2
+            continue
+        if c in "{([":
+            depth += 1
+        elif c in "})]":
+            depth -= 1
+        elif depth == 0:
+            m = pattern.match(t, i)
+            if m:
+                parts.append(t[last:i])
+                ops.append(m.group(0))
+                i = last = m.end()
+                continue
+        i += 1
+    parts.append(t[last:])
+    return parts, ops
+
+
+_QUALIFIER_RE = re.compile(r"\\text|\\dots|\\ldots|\\cdots|\\mathrm\{for\}|\\forall|\\quad")
+
+
+def split_display(tex: str, macros: dict):
+    """The statements of a display, and the fragments set aside as qualifiers."""
+    t = tex.strip()
+    t = re.sub(r"\\begin\{aligned\}|\\end\{aligned\}", "", t)
+    lines = [ln for ln in re.split(r"\\\\", t) if ln.strip()] if "&" in t else [t]
+    # a line of an aligned block that starts with a relation continues the previous statement
+    chunks = []
+    for ln in lines:
+        ln = ln.replace("&", " ").strip()
+        if chunks and _REL_RE.match(ln):
+            chunks[-1] += " " + ln
+        else:
+            chunks.append(ln)
+    statements, set_aside = [], []
+    for chunk in chunks:
+        for piece in re.split(r"\\qquad(?![A-Za-z])", chunk):
+            piece = piece.strip().rstrip(".,;").strip()
+            if not piece:
+                continue
+            if _QUALIFIER_RE.search(piece) and not re.search(r"=|\\le|\\ge|<|>", re.sub(r"\\text\{[^}]*\}", "", piece)):
+                set_aside.append(piece)
+                continue
+            if piece.startswith(r"\text"):
+                set_aside.append(piece)
+                continue
+            norm = normalize(piece, macros)
+            sides, ops = _top_level_split(norm, _REL_RE)
+            ops = [RELATIONS[o] for o in ops]
+            # a qualifier after the claim (x \in R^n, i = 1, \dots, n) ends the chain
+            keep = len(ops)
+            for k, op in enumerate(ops):
+                if op not in CHECKABLE:
+                    keep = k
+                    break
+            if keep < len(ops):
+                set_aside.append(piece)
+            sides, ops = sides[:keep + 1], ops[:keep]
+            sides = [s.strip().rstrip(".,;").strip() for s in sides]
+            if not ops:
+                set_aside.append(piece) if keep == len(ops) and piece not in set_aside else None
+                continue
+            if any(re.search(r"\\dots|\\ldots|\\cdots|\\vdots", s) for s in sides):
+                set_aside.append(piece)
+                continue
+            statements.append(Statement(sides, ops, piece))
+    return statements, set_aside
+
+
+@dataclass
+class Notation:
+    """What the chapter's symbols mean: LaTeX spelling -> SymPy object or Python callable.
+
+    ``symbols``: ``{r"\\vect{w}": w, "b": b, r"\\mat{X}": X}`` (a matrix is a ``MatrixSymbol`` or an
+    explicit ``Matrix``); ``functions``: ``{r"\\sigma": lambda z: 1 / (1 + sp.exp(-z))}``. Keys are
+    written as on the page; the layer finds the name the parser gives each of them.
+    """
+
+    symbols: dict = field(default_factory=dict)
+    functions: dict = field(default_factory=dict)
+
+    def merged(self, other: "Notation | None") -> "Notation":
+        if other is None:
+            return self
+        return Notation({**self.symbols, **other.symbols}, {**self.functions, **other.functions})
+
+
+def _l2s(tex: str, variable_values=None):
+    from latex2sympy2_extended import latex2sympy
+    from latex2sympy2_extended.latex2sympy2 import ConversionConfig
+    from latex2sympy2_extended.math_normalization import NormalizationConfig
+
+    cc = ConversionConfig(interpret_as_mixed_fractions=False, interpret_simple_eq_as_assignment=False,
+                          interpret_contains_as_eq=False, lowercase_symbols=False)
+    nc = NormalizationConfig(basic_latex=False, units=False, malformed_operators=False, nits=False, boxed="none",
+                             equations=False)
+    return latex2sympy(tex, variable_values=variable_values, normalization_config=nc, conversion_config=cc)
+
+
+def _name_of_symbol(key: str, macros: dict) -> str:
+    e = _l2s(normalize(key, macros))
+    if isinstance(e, sp.Symbol):
+        return e.name
+    raise TexParseError(f"the notation key {key!r} does not read as one symbol (it reads as {e!r})")
+
+
+def _name_of_function(key: str, macros: dict) -> str:
+    e = _l2s(normalize(key + "(x)", macros) if not key.endswith("(") else normalize(key + "x)", macros))
+    if isinstance(e, sp.Function) or (hasattr(e, "func") and isinstance(e.func, sp.core.function.UndefinedFunction)):
+        return str(e.func)
+    if isinstance(e, sp.Expr) and e.func in (sp.Max, sp.Min, sp.Abs, sp.exp, sp.log, sp.sin, sp.cos, sp.tanh, sp.tan):
+        return str(e.func)
+    raise TexParseError(f"the notation key {key!r} does not read as a function (it reads as {e!r})")
+
+
+def _prime_key(key: str) -> str:
+    m = re.match(r"^(\\?[A-Za-z]+)('+)$", key)
+    if m:
+        return "\\mathrm{" + m.group(1).lstrip("\\") + "prime" * len(m.group(2)) + "}"
+    return key
+
+
+def _close_paren(t: str, i: int) -> int:
+    """Index of the parenthesis closing the one at ``t[i]``."""
+    depth = 0
+    for j in range(i, len(t)):
+        if t[j] in "({[":
+            depth += 1
+        elif t[j] in ")}]":
+            depth -= 1
+            if depth == 0:
+                return j
+    raise TexParseError(f"unbalanced parentheses in {t!r}")
+
+
+def _function_patterns(notation: Notation, macros: dict):
+    out = []
+    for key, fn in notation.functions.items():
+        knorm = normalize(key + "(", macros).rstrip("(").strip()
+        if re.fullmatch(r"[A-Za-z]", knorm):
+            pat = re.compile(r"(?<![A-Za-z\\{])" + re.escape(knorm) + r"\s*\(")
+        else:
+            pat = re.compile(re.escape(knorm) + r"(?![A-Za-z])\s*\(")
+        out.append((pat, fn))
+    return out
+
+
+def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
+    """One side of a relation (normalized LaTeX) as a SymPy object in the chapter's meaning.
+
+    Applications of the notation's functions, ``F(arg, ...)``, are read here (the arguments recursively)
+    and stand in the text as placeholders, because the parser reads ``f(2z)`` as a product.
+    """
+    names = {}
+    for key, value in notation.symbols.items():
+        names[_name_of_symbol(key, macros)] = value
+    matrices = {n: v for n, v in names.items() if isinstance(v, (sp.MatrixBase, sp.MatrixExpr))}
+    placeholders = {}
+    patterns = _function_patterns(notation, macros)
+    while True:
+        hits = [(m.start(), m, fn) for pat, fn in patterns for m in [pat.search(tex)] if m]
+        if not hits:
+            break
+        _, m, fn = min(hits, key=lambda h: h[0])
+        open_i = m.end() - 1
+        close_i = _close_paren(tex, open_i)
+        inner = tex[open_i + 1:close_i]
+        args, _ = _top_level_split(inner, re.compile(","))
+        values = [parse_side(a.strip(), notation, macros, _depth + 1) for a in args]
+        name = f"FN{_depth}x{len(placeholders)}"
+        after = tex[close_i + 1:].lstrip()
+        glue = " \\cdot " if after[:1] in ("(", "\\") and not after.startswith(("\\cdot", "\\right")) else " "
+        tex = tex[:m.start()] + f" \\mathrm{{{name}}}" + glue + tex[close_i + 1:]
+        placeholders["math{" + name + "}"] = fn(*values)
+    try:
+        expr = _l2s(tex, matrices or None)
+    except Exception as exc:  # the parser raises bare Exceptions
+        raise TexParseError(f"the parser cannot read {tex!r}: {str(exc).splitlines()[0]}") from None
+    if isinstance(expr, (sp.logic.boolalg.BooleanFunction, sp.core.relational.Relational)):
+        raise TexParseError(f"{tex!r} reads as a statement, not an expression")
+    repl = {}
+    for s in getattr(expr, "free_symbols", set()):
+        if not isinstance(s, sp.Symbol):
+            continue
+        if s.name in placeholders:
+            repl[s] = placeholders[s.name]
+        elif s.name in names and not isinstance(names[s.name], (sp.MatrixBase, sp.MatrixExpr)):
+            repl[s] = names[s.name]
+    # the parser turns matrix-valued names into MatrixSymbols of the same name: put the values in
+    for s in getattr(expr, "free_symbols", set()):
+        if isinstance(s, sp.MatrixSymbol) and str(s.name) in matrices and matrices[str(s.name)] is not s:
+            repl[s] = matrices[str(s.name)]
+    if repl:
+        expr = expr.xreplace(repl)
+        if any(isinstance(v, sp.MatrixBase) for v in repl.values()) and isinstance(expr, sp.Basic):
+            expr = expr.doit()
+    if isinstance(expr, sp.Basic):
+        expr = expr.replace(lambda e: isinstance(e, sp.log) and len(e.args) == 2 and e.args[1] == sp.E,
+                            lambda e: sp.log(e.args[0]))
+    return expr
