@@ -1,91 +1,160 @@
-"""Tests of dlmath.symbolic: the helpers of the formula contract must accept true formulas and reject false ones."""
+"""Tests of dlmath.book.symbolic: each helper reads the display it binds, accepts a true formula and
+rejects a false one (a wrong sign, factor or exponent in the LaTeX), and is sound about forced rewrites."""
 import numpy as np
 import pytest
 import sympy as sp
 
 from dlmath.book import symbolic as S
+from dlmath.book import texparse as T
 
 
 @pytest.fixture(autouse=True)
 def fresh_registry():
+    saved = S._chapter_notation
     S.registry.clear()
     yield
     S.registry.clear()
+    S._chapter_notation = saved
 
 
 x, y = sp.symbols("x y", real=True)
+z = sp.Symbol("z", real=True)
+SIG = lambda u: 1 / (1 + sp.exp(-u))  # noqa: E731
 
 
-def test_define_records_object_and_status():
-    b = S.define("eq-test-square", x**2)
-    assert b.status == "defined" and b.obj == x**2
-    assert S.registry["eq-test-square"] is b
+@pytest.fixture
+def sigmoid_notation():
+    S.notation(symbols={"z": z, "x": x, "y": y}, functions={r"\sigma": SIG, r"\sigma'": lambda u: SIG(u) * (1 - SIG(u))})
 
 
-def test_label_bound_twice_is_an_error():
-    S.define("eq-test-a", x)
+def test_define_ties_the_display_and_records_the_object(sigmoid_notation):
+    b = S.define("eq-test-sigmoid", sp.Eq(sp.Symbol("s"), SIG(z)), tex=r"\sigma(z) = \frac{1}{1 + e^{-z}}")
+    assert b.status == "defined" and b.tied and S.registry["eq-test-sigmoid"] is b
+    with pytest.raises(S.FormulaCheckError, match="eq-test-sigmoid-typo"):
+        S.define("eq-test-sigmoid-typo", SIG(z), tex=r"\sigma(z) = \frac{1}{1 + e^{z}}")
+
+
+@pytest.mark.parametrize("tex", [
+    r"\sigma'(z) = \sigma(z)\,\bigl(1 + \sigma(z)\bigr)",   # sign
+    r"\sigma'(z) = 2\sigma(z)\,\bigl(1 - \sigma(z)\bigr)",  # digit
+    r"\sigma'(z) = \sigma(z)^2\,\bigl(1 - \sigma(z)\bigr)",  # exponent
+    r"\sigma(-z) = \tfrac12 - \sigma(z)",                     # fraction
+])
+def test_verify_reads_the_display_and_rejects_mutants(sigmoid_notation, tex):
+    S.notation(functions={r"\sigma'": lambda u: sp.diff(SIG(z), z).subs(z, u)})
+    with pytest.raises(S.FormulaCheckError, match="eq-test-mutant"):
+        S.verify("eq-test-mutant", tex=tex)
+
+
+def test_verify_accepts_chains_inequalities_and_qquad_statements(sigmoid_notation):
+    S.notation(functions={r"\sigma'": lambda u: sp.diff(SIG(z), z).subs(z, u)})
+    b = S.verify("eq-test-bound", tex=r"\sigma'(z) = \tfrac14 - \bigl(\sigma(z) - \tfrac12\bigr)^2 \le \tfrac14 ,")
+    assert b.tied and b.relations == 2
+    b = S.verify("eq-test-pair", tex=r"\sigma(-z) = 1 - \sigma(z), \qquad 0 < \sigma(z) < 1 .")
+    assert b.relations == 3
+    with pytest.raises(S.FormulaCheckError, match="relation 2"):
+        S.verify("eq-test-bound-bad", tex=r"\sigma'(z) = \tfrac14 - \bigl(\sigma(z) - \tfrac12\bigr)^2 \le \tfrac15")
+
+
+def test_qualifiers_are_set_aside_not_checked():
+    n = sp.Symbol("n", integer=True, positive=True)
+    b = S.verify("eq-test-qualified", tex=r"(x + y)^2 = x^2 + 2xy + y^2, \qquad \text{for all real } x, y .")
+    assert b.tied and b.set_aside
+
+
+def test_given_sides_must_match_the_display():
+    S.verify("eq-test-given", (x + y) ** 2, x**2 + 2 * x * y + y**2, tex=r"(x+y)^2 = x^2 + 2xy + y^2")
+    with pytest.raises(S.FormulaCheckError, match="displayed side 2"):
+        S.verify("eq-test-given-bad", (x + y) ** 2, x**2 + 2 * x * y + y**2, tex=r"(x+y)^2 = x^2 + xy + y^2")
+
+
+def test_matrix_displays_keep_the_order_of_products():
+    A = sp.Matrix(3, 3, sp.symbols("a0:9", real=True))
+    B = sp.Matrix(3, 3, sp.symbols("b0:9", real=True))
+    S.notation(symbols={r"\mat{A}": A, r"\mat{B}": B})
+    S.verify("eq-test-transpose", tex=r"(\mat{A}\mat{B})^\T = \mat{B}^\T\mat{A}^\T")
+    S.verify("eq-test-inverse", tex=r"(\mat{A}\mat{B})^{-1} = \mat{B}^{-1}\mat{A}^{-1}", where={
+        r"\mat{A}": sp.Matrix(2, 2, sp.symbols("p0:4", positive=True)), r"\mat{B}": sp.Matrix(2, 2, sp.symbols("q0:4", positive=True))})
+    with pytest.raises(S.FormulaCheckError):
+        S.verify("eq-test-transpose-bad", tex=r"(\mat{A}\mat{B})^\T = \mat{A}^\T\mat{B}^\T")
+    S.verify("eq-test-trace", tex=r"\tr(\mat{A}\mat{B}) = \tr(\mat{B}\mat{A})")
+
+
+def test_forced_rewrites_alone_never_pass():
+    """log(x**2) = 2 log(x) is false for negative real x although expand_log(force=True) proves it."""
+    assert not S.is_zero(sp.log(x**2) - 2 * sp.log(x))
+    p = sp.Symbol("p", positive=True)
+    assert S.is_zero(sp.log(p**2) - 2 * sp.log(p))
+    with pytest.raises(S.FormulaCheckError):
+        S.verify("eq-test-log", tex=r"\log(x^2) = 2\log x", where={"x": x})
+
+
+def test_a_label_is_bound_once_and_well_formed():
+    S.verify("eq-test-a", tex="x + y = y + x")
     with pytest.raises(ValueError, match="bound twice"):
-        S.verify("eq-test-a", x, x)
-
-
-@pytest.mark.parametrize("label", ["eq_test", "fig-test-a", "eq-Test-a", "eq-test a", "eq-"])
-def test_malformed_labels_are_rejected(label):
+        S.verify("eq-test-a", tex="x + y = y + x")
     with pytest.raises(ValueError, match="eq-<chapter>-<name>"):
-        S.define(label, x)
+        S.verify("eq_test", tex="x = x")
 
 
-def test_verify_accepts_identity_and_rejects_false_one():
-    sig = 1 / (1 + sp.exp(-x))
-    S.verify("eq-test-sigmoid-derivative", sp.diff(sig, x), sig * (1 - sig))
-    with pytest.raises(S.FormulaCheckError):
-        S.verify("eq-test-wrong", sp.diff(sig, x), sig * (1 + sig))
+def test_untied_needs_a_reason_and_is_reported():
+    with pytest.raises(ValueError, match="reason"):
+        S.verify("eq-test-untied-short", x, x, untied="no")
+    b = S.verify("eq-test-untied", (x + 1) ** 2, x**2 + 2 * x + 1, untied="the display is a sum over paths")
+    assert not b.tied and "sum over paths" in b.summary()
 
 
-def test_verify_matrices_and_shape_mismatch():
-    A = sp.Matrix(2, 2, sp.symbols("a0:4"))
-    B = sp.Matrix(2, 2, sp.symbols("b0:4"))
-    S.verify("eq-test-transpose", (A * B).T, B.T * A.T)
-    with pytest.raises(S.FormulaCheckError):
-        S.verify("eq-test-transpose-wrong", (A * B).T, A.T * B.T)
-    with pytest.raises(ValueError, match="same shape"):
-        S.verify("eq-test-shapes", A, sp.Matrix([1, 2]))
-
-
-def test_verify_steps_finds_the_broken_link():
-    S.verify_steps("eq-test-chain", [(x + y) ** 2, x**2 + 2 * x * y + y**2, x * (x + 2 * y) + y**2])
-    with pytest.raises(S.FormulaCheckError, match="step 1 -> 2"):
-        S.verify_steps("eq-test-chain-bad", [(x + y) ** 2, x**2 + 2 * x * y + y**2, x**2 + y**2])
-    with pytest.raises(ValueError, match="at least two"):
-        S.verify_steps("eq-test-chain-short", [x])
-
-
-def test_verify_true():
+def test_verify_true_ties_operator_and_sides():
     p = sp.symbols("p", positive=True)
-    S.verify_true("eq-test-positive", p**2 + x**2 + 1 > 1)
+    claim = sp.Gt(p**2 + 1, 1, evaluate=False)
+    S.verify_true("eq-test-positive", claim, tex=r"p^2 + 1 > 1", where={"p": p})
+    with pytest.raises(S.FormulaCheckError, match="states"):
+        S.verify_true("eq-test-op", claim, tex=r"p^2 + 1 < 1", where={"p": p})
     with pytest.raises(S.FormulaCheckError):
-        S.verify_true("eq-test-not-always", x > 0)
+        S.verify_true("eq-test-false", x > 0, tex="x > 0", where={"x": x})
 
 
-def test_check_code_compares_formula_with_code():
-    sig = 1 / (1 + sp.exp(-x))
+def test_inequalities_sympy_cannot_prove_are_sampled_and_say_so():
+    b = S.verify("eq-test-sampled", tex=r"e^{x} \ge 1 + x + \tfrac{1}{6}x^3 \cdot 0", where={"x": x})
+    assert b.tied
+
+
+def test_check_code_ties_the_formula_and_compares_with_code():
+    sig = SIG(x)
     cases = [{"x": v} for v in (-3.0, -0.5, 0.0, 2.0)]
-    b = S.check_code("eq-test-code", sp.diff(sig, x), lambda x: np.exp(-x) / (1 + np.exp(-x)) ** 2, cases)
-    assert b.status == "checked"
+    b = S.check_code("eq-test-code", sp.diff(sig, x), lambda x: np.exp(-x) / (1 + np.exp(-x)) ** 2, cases,
+                     tex=r"\frac{d}{dx} \sigma(x) = \frac{e^{-x}}{(1 + e^{-x})^2}", where={"x": x})
+    assert b.status == "checked" and b.tied
     with pytest.raises(S.FormulaCheckError, match="the code gives"):
-        S.check_code("eq-test-code-bad", sp.diff(sig, x), lambda x: 1 / (1 + np.exp(-x)), cases)
-    with pytest.raises(ValueError, match="at least one case"):
-        S.check_code("eq-test-code-empty", x, lambda x: x, [])
+        S.check_code("eq-test-code-bad", sp.diff(sig, x), lambda x: 1 / (1 + np.exp(-x)), cases,
+                     tex=r"\frac{d}{dx} \sigma(x) = \frac{e^{-x}}{(1 + e^{-x})^2}", where={"x": x})
+    with pytest.raises(S.FormulaCheckError, match="differs"):
+        S.check_code("eq-test-code-typo", sp.diff(sig, x), lambda x: np.exp(-x) / (1 + np.exp(-x)) ** 2, cases,
+                     tex=r"\frac{d}{dx} \sigma(x) = \frac{e^{x}}{(1 + e^{-x})^2}", where={"x": x})
+    with pytest.raises(ValueError, match="untied"):
+        S.check_code("eq-test-callable", lambda a: a.sum(), np.sum, [{"a": np.arange(4.0)}], tex="a = a")
+    S.check_code("eq-test-callable-ok", lambda a: a.sum(), np.sum, [{"a": np.arange(4.0)}],
+                 untied="the formula is a sum over array entries")
 
 
-def test_check_code_integer_formulas_and_callables():
-    n, k = sp.symbols("n k", integer=True, positive=True)
-    S.check_code("eq-test-count", n * k + k, lambda n, k: n * k + k, [{"n": 3, "k": 4}, {"n": 10, "k": 1}])
-    with pytest.raises(S.FormulaCheckError):
-        S.check_code("eq-test-count-bad", n * k + k, lambda n, k: n * k, [{"n": 3, "k": 4}])
-    S.check_code("eq-test-callable", lambda a: a.sum(), lambda a: np.sum(a), [{"a": np.arange(4.0)}])
+def test_cite_records_the_key():
+    b = S.cite("eq-test-cited", "cybenko1989approximation")
+    assert b.status == "cited" and "cybenko1989approximation" in b.summary()
 
 
-def test_binding_displays_a_link_to_the_index():
-    b = S.define("eq-test-display", x)
+def test_split_display_statements_and_aligned_chains():
+    macros = T.read_macros(T.repo_root() / "book" / "macros.tex")
+    sts, aside = T.split_display(r"""\begin{aligned}
+f(x) &= a + b \\
+     &= c , \\
+g(x) &\le d .
+\end{aligned}""", macros)
+    assert [s.ops for s in sts] == [["=", "="], ["<="]]
+    sts, aside = T.split_display(r"x = y, \qquad i = 1, \dots, n", macros)
+    assert len(sts) == 1 and aside
+
+
+def test_binding_shows_a_status_line_with_a_link_to_the_index():
+    b = S.verify("eq-test-display", tex="x + y = y + x")
     md = b._repr_markdown_()
-    assert "{eq}`eq-test-display`" in md and "<eq-test-display>" in md
+    assert "{eq}`eq-test-display`" in md and "<eq-test-display>" in md and "tied" in md

@@ -250,9 +250,22 @@ def is_zero(expr, simplifier=None) -> bool:
     return False
 
 
+def _unify(a, b):
+    """Give ``a``'s symbols the assumptions of ``b``'s symbols of the same name (the parser's symbols
+    are plain real symbols; the chapter's may be positive or integer)."""
+    try:
+        by_name = {s.name: s for s in b.free_symbols if isinstance(s, sp.Symbol)}
+        repl = {s: by_name[s.name] for s in a.free_symbols
+                if isinstance(s, sp.Symbol) and s.name in by_name and by_name[s.name] != s}
+        return a.xreplace(repl) if repl else a
+    except AttributeError:
+        return a
+
+
 def _equal(a, b) -> tuple[bool, str]:
     """Are two objects equal? (decision, how: 'symbolic' or 'random points')."""
     a, b = _explicit(sp.sympify(a)), _explicit(sp.sympify(b))
+    a = _unify(a, b)
     sa, sb = getattr(a, "shape", None), getattr(b, "shape", None)
     if isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase) and sa == (1, 1) != sb:
         a = a[0, 0]

@@ -191,7 +191,7 @@ def normalize(tex: str, macros: dict) -> str:
 
 
 def _matrix_inverses(t: str) -> str:
-    """``\mathbf{A}^{-1}`` and ``(...)^{-1}`` around bold symbols become ``\mathrm{inv}(...)`` (the parser
+    r"""``\mathbf{A}^{-1}`` and ``(...)^{-1}`` around bold symbols become ``\mathrm{inv}(...)`` (the parser
     reads a matrix power -1 as a scalar reciprocal)."""
     t = re.sub(r"(\\(?:mathbf|boldsymbol)\{\\?[A-Za-z]+\})\^\{-1\}", r"\\mathrm{inv}(\1)", t)
     while True:
@@ -445,6 +445,11 @@ def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
         expr = expr.xreplace(repl)
         if any(isinstance(v, sp.MatrixBase) for v in repl.values()) and isinstance(expr, sp.Basic):
             expr = expr.doit()
+    if isinstance(expr, sp.Basic) and _depth == 0:
+        plain = {s: sp.Symbol(s.name, real=True) for s in expr.free_symbols
+                 if isinstance(s, sp.Symbol) and not isinstance(s, sp.Dummy) and s.assumptions0 == {"commutative": True}}
+        if plain:
+            expr = expr.xreplace(plain)
     if isinstance(expr, sp.Basic):
         expr = expr.replace(lambda e: isinstance(e, sp.log) and len(e.args) == 2 and e.args[1] == sp.E,
                             lambda e: sp.log(e.args[0]))
