@@ -51,31 +51,71 @@ def on_config_inited(app, config):
     config.latex_elements = elements
 
 
+STATUS_WORDS = {"defined": "defined", "verified": "verified by SymPy", "checked": "checked against the code",
+                "cited": "cited"}
+
+
+def run_time_records(repo: pathlib.Path = REPO) -> dict:
+    """label -> the record that the chapter's last cell (``finish()``) wrote when the chapter ran."""
+    import json
+
+    out = {}
+    for f in sorted((repo / "_build" / "formulas").glob("*.json")):
+        data = json.loads(f.read_text())
+        for rec in data["formulas"]:
+            out[rec["label"]] = rec
+    return out
+
+
+def _implementation_link(dotted: str) -> str:
+    """``dlmath.layers.activations.sigmoid_forward`` -> the source file path and the object name."""
+    parts = dotted.split(".")
+    for k in range(len(parts) - 1, 0, -1):
+        path = REPO / "code" / pathlib.Path(*parts[:k]).with_suffix(".py")
+        if path.exists():
+            return f"`{'.'.join(parts[k:])}` in `code/{'/'.join(parts[:k])}.py`"
+    return f"`{dotted}`"
+
+
 class FormulaIndex(SphinxDirective):
-    """Table of all labelled formulas in _toc.yml order; each label cell is a link target."""
+    """The formula sheet: every labelled formula in reading order, rendered, with the status its chapter
+    recorded at run time (defined / verified / checked / cited), tied or the untied reason, the scope,
+    and the package function implementing it. Each entry is a link target for the chapter's status line."""
 
     has_content = False
 
     def run(self):
-        rows = [":::{list-table}", ":header-rows: 1", ":widths: 12 40 28 20", "",
-                "* - Formula", "  - Label", "  - Chapter", "  - Status"]
-        labels = []
+        records = run_time_records()
+        rows, labels = [], []
         for ch in formulas.chapters(REPO, extra=sorted(self.env.found_docs)):
-            if ch.docname not in self.env.found_docs:
+            if ch.docname not in self.env.found_docs or not ch.labels:
                 continue
+            rows += [f"```{{rubric}} {ch.title}", "```", ""]
             for eq in ch.equations:
                 if not eq.label:
                     continue
                 labels.append(eq.label)
-                word = formulas.STATUS_WORDS.get(ch.status(eq.label), "NOT BOUND")
-                rows += [f"* - {{eq}}`{eq.label}`", f"  - `{eq.label}`", f"  - {{doc}}`/{ch.docname}`", f"  - {word}"]
-        rows.append(":::")
+                rec = records.get(eq.label)
+                if rec is None:
+                    line = "**not bound at run time** (the chapter has not run, or its last cell did not record it)"
+                else:
+                    tie = "tied to the display" if rec["tied"] else f"untied: {rec['untied']}"
+                    bits = [f"**{STATUS_WORDS[rec['status']]}**", tie]
+                    if rec.get("scope"):
+                        bits.append(f"scope: {rec['scope']}")
+                    if rec.get("citation"):
+                        bits.append(f"{{cite:p}}`{rec['citation']}`")
+                    if rec.get("implements"):
+                        bits.append("implemented by " + _implementation_link(rec["implements"]))
+                    line = "; ".join(bits)
+                tex = "\n".join("  " + ln for ln in eq.tex.splitlines())
+                rows += [f"`{eq.label}` ({{eq}}`{eq.label}`)", "", "```{math}", tex, "```", "", line, ""]
         if not labels:
             return [nodes.paragraph(text="No labelled formulas yet.")]
         node = nodes.container()
         self.state.nested_parse(StringList(rows, source="formula-index"), self.content_offset, node)
-        # Make each label cell a target named after the label, so that a chapter links back with
-        # {ref}`text <eq-...>` (a name in the std domain; the equation itself lives in the math domain).
+        # Make each label a target named after the label, so that a chapter's status line links here
+        # with {ref}`Formula index <eq-...>` (a name in the std domain; the equation is in the math domain).
         for literal in list(node.findall(nodes.literal)):
             label = literal.astext()
             if label in labels and isinstance(literal.parent, nodes.paragraph):
@@ -83,6 +123,13 @@ class FormulaIndex(SphinxDirective):
                 literal.parent.insert(0, target)
                 self.state.document.note_explicit_target(target, target)
         return node.children
+
+
+def read_index_last(app, env, docnames):
+    """The index shows what the chapters recorded when they ran: read it after them."""
+    for d in [d for d in docnames if d.endswith("formula-index")]:
+        docnames.remove(d)
+        docnames.append(d)
 
 
 def on_env_get_outdated(app, env, added, changed, removed):
@@ -178,5 +225,6 @@ def setup(app):
     app.connect("html-page-context", dedupe_scripts, priority=999)
     app.connect("config-inited", on_config_inited)
     app.connect("env-get-outdated", on_env_get_outdated)
+    app.connect("env-before-read-docs", read_index_last)
     app.add_directive("formula-index", FormulaIndex)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
