@@ -28,7 +28,7 @@ def test_digits_sizes_types_ranges(split):
 def test_digits_match_sklearn_and_are_disjoint(split):
     from sklearn.datasets import load_digits
     d = load_digits()
-    tr, va, te = stratified_split_indices(d.target, 0.2, 0.2, 0)
+    tr, va, te = stratified_split_indices(d.target, val_fraction=0.2, test_fraction=0.2, seed=0)
     assert len(np.intersect1d(tr, va)) == len(np.intersect1d(tr, te)) == len(np.intersect1d(va, te)) == 0
     np.testing.assert_array_equal(np.sort(np.concatenate([tr, va, te])), np.arange(1797))
     X_tr, y_tr, X_va, y_va, X_te, y_te = split
@@ -67,7 +67,7 @@ def test_minibatches_cover_every_index_once(rng, batch_size, shuffle):
     X = np.arange(n, dtype=float)[:, None] * np.ones((1, 2))
     y = np.arange(n)
     seen, sizes = [], []
-    for xb, yb in iterate_minibatches(X, y, batch_size, rng, shuffle=shuffle):
+    for xb, yb in iterate_minibatches(X, y, batch_size=batch_size, rng=rng, shuffle=shuffle):
         np.testing.assert_array_equal(xb[:, 0], yb)  # rows stay paired with their labels
         seen.append(yb)
         sizes.append(len(yb))
@@ -80,8 +80,8 @@ def test_minibatches_cover_every_index_once(rng, batch_size, shuffle):
 
 def test_minibatches_shuffle_changes_between_epochs(rng):
     y = np.arange(50)
-    e1 = np.concatenate([b for _, b in iterate_minibatches(y[:, None], y, 8, rng)])
-    e2 = np.concatenate([b for _, b in iterate_minibatches(y[:, None], y, 8, rng)])
+    e1 = np.concatenate([b for _, b in iterate_minibatches(y[:, None], y, batch_size=8, rng=rng)])
+    e2 = np.concatenate([b for _, b in iterate_minibatches(y[:, None], y, batch_size=8, rng=rng)])
     assert not np.array_equal(e1, e2) and not np.array_equal(e1, y)
 
 
@@ -92,26 +92,26 @@ def test_xor():
 
 
 def test_spirals(rng):
-    X, y = make_spirals(50, 3, 0.1, rng)
+    X, y = make_spirals(50, n_classes=3, noise=0.1, rng=rng)
     assert X.shape == (150, 2) and X.dtype == np.float64 and y.dtype.kind == "i"
     np.testing.assert_array_equal(np.bincount(y), [50, 50, 50])
     radius = np.linalg.norm(X, axis=1)
     np.testing.assert_allclose(radius, np.tile(np.linspace(0, 1, 50), 3), atol=1e-12)
-    X0, _ = make_spirals(50, 3, 0.0)
+    X0, _ = make_spirals(50, n_classes=3, noise=0.0)
     assert np.all(np.isfinite(X0))
-    X1, _ = make_spirals(50, 3, 0.1, np.random.default_rng(1))
-    X2, _ = make_spirals(50, 3, 0.1, np.random.default_rng(1))
+    X1, _ = make_spirals(50, n_classes=3, noise=0.1, rng=np.random.default_rng(1))
+    X2, _ = make_spirals(50, n_classes=3, noise=0.1, rng=np.random.default_rng(1))
     np.testing.assert_array_equal(X1, X2)
 
 
 def test_value_errors(rng):
     X, y = np.zeros((5, 2)), np.zeros(5, dtype=int)
     with pytest.raises(ValueError, match="same number of examples"):
-        list(iterate_minibatches(X, y[:4], 2, rng))
+        list(iterate_minibatches(X, y[:4], batch_size=2, rng=rng))
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
-        list(iterate_minibatches(X, y, 0, rng))
+        list(iterate_minibatches(X, y, batch_size=0, rng=rng))
     with pytest.raises(ValueError, match="needs rng, a numpy.random.Generator"):
-        list(iterate_minibatches(X, y, 2, None))
+        list(iterate_minibatches(X, y, batch_size=2, rng=None))
     with pytest.raises(ValueError, match="val_fraction must be a number strictly between 0 and 1"):
         stratified_split_indices(y, val_fraction=1.5)
     with pytest.raises(ValueError, match="must be below 1"):
@@ -121,8 +121,8 @@ def test_value_errors(rng):
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         stratified_split_indices(y, seed=-1)
     with pytest.raises(ValueError, match="n_per_class must be an integer >= 2"):
-        make_spirals(1, 3, 0.1, rng)
+        make_spirals(1, n_classes=3, noise=0.1, rng=rng)
     with pytest.raises(ValueError, match="noise must be a non-negative number"):
-        make_spirals(10, 3, -0.1, rng)
+        make_spirals(10, n_classes=3, noise=-0.1, rng=rng)
     with pytest.raises(ValueError, match="noise > 0 needs rng"):
-        make_spirals(10, 3, 0.1, None)
+        make_spirals(10, n_classes=3, noise=0.1, rng=None)

@@ -200,8 +200,8 @@ def test_sgd_decreasing_step_beats_constant(rng):
 
 def test_sgd_is_reproducible(rng):
     X, y = make_data(rng)
-    a = lr.sgd(X, y, 0.01, 20, 4, np.random.default_rng(3))
-    b = lr.sgd(X, y, 0.01, 20, 4, np.random.default_rng(3))
+    a = lr.sgd(X, y, lr=0.01, n_steps=20, batch_size=4, rng=np.random.default_rng(3))
+    b = lr.sgd(X, y, lr=0.01, n_steps=20, batch_size=4, rng=np.random.default_rng(3))
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[2], b[2])
 
 
@@ -216,7 +216,7 @@ def test_inputs_not_mutated_and_shapes(N, d, seed):
     assert w.shape == (d,) and isinstance(b, float)
     w2, b2, hist = lr.fit_gradient_descent(X, y, n_steps=5)
     assert w2.shape == (d,) and 1 <= hist.shape[0] <= 6
-    w3, _, hist3 = lr.sgd(X, y, 0.01, 5, 2, rng)
+    w3, _, hist3 = lr.sgd(X, y, lr=0.01, n_steps=5, batch_size=2, rng=rng)
     assert w3.shape == (d,) and hist3.shape == (6,)
     assert lr.predict(X, w, b).shape == (N,)
     assert np.array_equal(X, X0) and np.array_equal(y, y0)
@@ -259,10 +259,10 @@ def test_bad_inputs(rng):
     with pytest.raises(ValueError, match="tol must be a non-negative"):
         lr.fit_gradient_descent(X, y, tol=-1.0)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
-        lr.sgd(X, y, 0.1, 5, 0, rng)
+        lr.sgd(X, y, lr=0.1, n_steps=5, batch_size=0, rng=rng)
     with pytest.raises(ValueError, match="batch_size must be at most"):
-        lr.sgd(X, y, 0.1, 5, 11, rng)
+        lr.sgd(X, y, lr=0.1, n_steps=5, batch_size=11, rng=rng)
     with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
-        lr.sgd(X, y, 0.1, 5, 2, 0)
+        lr.sgd(X, y, lr=0.1, n_steps=5, batch_size=2, rng=0)
     with pytest.raises(ValueError, match=r"lr\(0\) must be a positive"):
-        lr.sgd(X, y, lambda k: 0.0, 5, 2, rng)
+        lr.sgd(X, y, lr=lambda k: 0.0, n_steps=5, batch_size=2, rng=rng)

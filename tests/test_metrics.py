@@ -15,9 +15,9 @@ def labels(rng, n, k):
 @pytest.mark.parametrize("k", [2, 3, 7])
 def test_confusion_matrix_and_accuracy_match_sklearn(rng, k):
     t, p = labels(rng, 200, k)
-    np.testing.assert_array_equal(M.confusion_matrix(t, p, k), sk.confusion_matrix(t, p, labels=range(k)))
+    np.testing.assert_array_equal(M.confusion_matrix(t, p, num_classes=k), sk.confusion_matrix(t, p, labels=range(k)))
     assert M.accuracy(t, p) == pytest.approx(sk.accuracy_score(t, p), abs=1e-15)
-    c = M.confusion_matrix(t, p, k)
+    c = M.confusion_matrix(t, p, num_classes=k)
     assert c.sum() == 200 and np.trace(c) / 200 == pytest.approx(M.accuracy(t, p))
 
 
@@ -119,8 +119,48 @@ def test_bad_pos_label_rejected():
 def test_f1_is_harmonic_mean_and_count_formula(rng):
     """eq-learning-problem-f1: 2PR/(P+R) = 2TP/(2TP+FP+FN), both from the confusion counts."""
     t, p = labels(rng, 200, 2)
-    c = M.confusion_matrix(t, p, 2)
+    c = M.confusion_matrix(t, p, num_classes=2)
     tp, fp, fn = c[1, 1], c[0, 1], c[1, 0]
     pr, rc, f = M.precision_recall_f1(t, p)
     assert pr == pytest.approx(tp / (tp + fp)) and rc == pytest.approx(tp / (tp + fn))
     assert f == pytest.approx(2 * pr * rc / (pr + rc)) and f == pytest.approx(2 * tp / (2 * tp + fp + fn))
+
+
+def test_precision_and_recall_are_not_swapped():
+    """An example where P != R, counted by hand: t = [1, 1, 1, 0, 0], p = [1, 0, 0, 0, 1] has TP = 1,
+    FP = 1 (the last), FN = 2, so P = 1/2, R = 1/3, F1 = 2 TP / (2 TP + FP + FN) = 2/5."""
+    t = np.array([1, 1, 1, 0, 0])
+    p = np.array([1, 0, 0, 0, 1])
+    assert M.precision(t, p) == pytest.approx(1 / 2, rel=1e-15)
+    assert M.recall(t, p) == pytest.approx(1 / 3, rel=1e-15)
+    assert M.f1_score(t, p) == pytest.approx(2 / 5, rel=1e-15)
+    assert M.precision_recall_f1(t, p) == pytest.approx((1 / 2, 1 / 3, 2 / 5), rel=1e-15)
+    # class 0 as the positive class: TP = 1, FP = 2, FN = 1
+    assert M.precision(t, p, pos_label=0) == pytest.approx(1 / 3, rel=1e-15)
+    assert M.recall(t, p, pos_label=0) == pytest.approx(1 / 2, rel=1e-15)
+    # macro: the mean of the two classes' scores
+    assert M.precision(t, p, average="macro") == pytest.approx((1 / 2 + 1 / 3) / 2, rel=1e-15)
+    assert M.recall(t, p, average="macro") == pytest.approx((1 / 3 + 1 / 2) / 2, rel=1e-15)
+    assert M.f1_score(t, p, average="macro") == pytest.approx((2 / 5 + 2 / 5) / 2, rel=1e-15)
+
+
+@pytest.mark.parametrize("average", ["binary", "macro", "micro"])
+def test_wrappers_match_sklearn_where_precision_differs_from_recall(rng, average):
+    k = 2 if average == "binary" else 3
+    t = rng.integers(0, k, 80)
+    p = np.where(rng.random(80) < 0.3, 1, t)  # biased towards predicting 1: P != R for class 1
+    assert M.precision(t, p, average=average) == pytest.approx(
+        sk.precision_score(t, p, average=average, zero_division=0), rel=1e-12)
+    assert M.recall(t, p, average=average) == pytest.approx(
+        sk.recall_score(t, p, average=average, zero_division=0), rel=1e-12)
+    assert M.f1_score(t, p, average=average) == pytest.approx(
+        sk.f1_score(t, p, average=average, zero_division=0), rel=1e-12)
+    if average != "micro":
+        assert M.precision(t, p, average=average) != pytest.approx(M.recall(t, p, average=average), rel=1e-3)
+
+
+def test_options_are_keyword_only():
+    with pytest.raises(TypeError):
+        M.precision([0, 1], [0, 1], "macro")
+    with pytest.raises(TypeError):
+        M.confusion_matrix([0, 1], [0, 1], 3)

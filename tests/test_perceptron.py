@@ -1,9 +1,8 @@
-"""Tests of dlmath.models.perceptron: Novikoff's bound, XOR, the two-layer network's gradients."""
+"""Tests of dlmath.models.perceptron: Novikoff's bound, XOR (the network that solves it is tested in test_mlp.py)."""
 import numpy as np
 import pytest
 
 from dlmath.data import make_xor
-from dlmath.gradcheck import numerical_gradient, relative_error
 from dlmath.models import perceptron as P
 
 
@@ -44,30 +43,6 @@ def test_perceptron_never_solves_xor():
     assert min(res["errors_per_epoch"]) >= 1
 
 
-def test_two_layer_gradients(rng):
-    X = rng.standard_normal((5, 3))
-    params = P.init_two_layer(3, 4, 2, rng)
-    g = rng.standard_normal((5, 2))
-    for activation in ("tanh", "sigmoid", "gelu", "softplus"):
-        z, cache = P.two_layer_forward(X, params, activation)
-        grads = P.two_layer_backward(g, cache)
-        for k in params:
-            def f(p, k=k):
-                q = dict(params)
-                q[k] = p
-                return np.sum(g * P.two_layer_forward(X, q, activation)[0])
-            num = numerical_gradient(f, params[k].copy())
-            assert relative_error(grads[k], num) < 1e-7, (activation, k)
-
-
-def test_two_layer_solves_xor():
-    X, y = make_xor()
-    params, losses = P.train_two_layer(X, y, hidden=4, rng=np.random.default_rng(0), lr=1.0, epochs=2000)
-    z, _ = P.two_layer_forward(X, params)
-    assert np.array_equal((z[:, 0] > 0).astype(int), y)
-    assert losses[-1] < 0.01 * losses[0]
-
-
 def test_bad_input():
     X, y = make_xor()
     with pytest.raises(ValueError, match="labels -1 and \\+1"):
@@ -78,12 +53,8 @@ def test_bad_input():
         P.perceptron_train(X, np.ones(3))
     with pytest.raises(ValueError, match="max_epochs must be a positive integer"):
         P.perceptron_train(X, 2 * y - 1, max_epochs=0)
-    with pytest.raises(ValueError, match="activation must be one of"):
-        P.train_two_layer(X, y, 3, np.random.default_rng(0), activation="swish")
-    with pytest.raises(ValueError, match="loss must be 'bce' or 'mse'"):
-        P.train_two_layer(X, y, 3, np.random.default_rng(0), loss="hinge")
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
-        P.init_two_layer(2, 3, 1, rng=0)
+    with pytest.raises(TypeError):
+        P.perceptron_train(X, 2 * y - 1, 10)  # options are keyword-only
 
 
 def test_shuffled_xor_never_separates_and_history_shapes():
@@ -128,13 +99,3 @@ def test_score_zero_counts_as_a_mistake_for_either_label():
         assert res["mistakes"] == 1
         assert np.array_equal(res["weight"], first_label * X[0]) and res["bias"] == float(first_label)
     assert np.array_equal(P.perceptron_predict(X, np.zeros(2), 0.0), np.array([-1, -1]))
-
-
-def test_two_layer_bad_shapes_rejected():
-    X, y = make_xor()
-    with pytest.raises(ValueError, match="hidden must be a positive integer"):
-        P.init_two_layer(2, 0, 1, np.random.default_rng(0))
-    with pytest.raises(ValueError, match=r"X must be a float array of shape \(N, in\)"):
-        P.train_two_layer(X.astype(int), y, 3, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="y must have N = 4 rows"):
-        P.train_two_layer(X, y[:3], 3, np.random.default_rng(0))

@@ -25,7 +25,7 @@ def _check_fraction(value, name):
     return float(value)
 
 
-def stratified_split_indices(y, val_fraction=0.2, test_fraction=0.2, seed=0):
+def stratified_split_indices(y, *, val_fraction=0.2, test_fraction=0.2, seed=0):
     """Indices (train, val, test) of a stratified split of the integer labels ``y`` (shape (N,)).
 
     For every class c with n_c examples, its indices are shuffled by ``np.random.default_rng(seed)``
@@ -55,12 +55,12 @@ def stratified_split_indices(y, val_fraction=0.2, test_fraction=0.2, seed=0):
     return tuple(np.sort(np.concatenate(p)) for p in parts)
 
 
-def load_digits_split(seed=0, val_fraction=0.2, test_fraction=0.2):
+def load_digits_split(*, seed=0, val_fraction=0.2, test_fraction=0.2):
     """The 8x8 digits as ``(X_train, y_train, X_val, y_val, X_test, y_test)``.
 
     X: float64 arrays of shape (n, 64) with pixels in [0, 1] (the raw 0..16 counts divided by 16);
-    y: int64 labels in 0..9. The split is ``stratified_split_indices(y, val_fraction, test_fraction,
-    seed)``; 60/20/20 gives 1079 / 359 / 359 examples (one rounding per class). Chapter 9 uses the
+    y: int64 labels in 0..9. The split is ``stratified_split_indices(y, val_fraction=val_fraction,
+    test_fraction=test_fraction, seed=seed)``; 60/20/20 gives 1079 / 359 / 359 examples (one rounding per class). Chapter 9 uses the
     default seed 0 and reports the mean test accuracy over seeds 0 to 7. Needs scikit-learn (which
     ships the data: nothing is downloaded).
     """
@@ -69,11 +69,11 @@ def load_digits_split(seed=0, val_fraction=0.2, test_fraction=0.2):
     digits = load_digits()
     X = np.asarray(digits.data, dtype=np.float64) / 16.0  # (1797, 64), in [0, 1]
     y = np.asarray(digits.target, dtype=np.int64)  # (1797,)
-    tr, va, te = stratified_split_indices(y, val_fraction, test_fraction, seed)
+    tr, va, te = stratified_split_indices(y, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     return X[tr], y[tr], X[va], y[va], X[te], y[te]
 
 
-def iterate_minibatches(X, y, batch_size, rng=None, shuffle=True):
+def iterate_minibatches(X, y, *, batch_size, rng=None, shuffle=True):
     """Yield ``(X_batch, y_batch)`` covering every example exactly once (one epoch).
 
     X has shape (N, ...) and y shape (N, ...). With ``shuffle=True`` the order is a fresh permutation
@@ -105,7 +105,7 @@ def make_xor():
     return X, y
 
 
-def make_spirals(n_per_class=100, n_classes=3, noise=0.2, rng=None):
+def make_spirals(n_per_class=100, *, n_classes=3, noise=0.2, rng=None):
     """Interleaved spirals in the plane: X (n_classes * n_per_class, 2) float64, y int64 in 0..K-1.
 
     Point i of class k (i = 0..n-1, t_i = i / (n - 1)) lies at radius t_i and angle

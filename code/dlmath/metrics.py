@@ -43,7 +43,7 @@ def accuracy(y_true, y_pred) -> float:
     return float(np.mean(y_true == y_pred))
 
 
-def confusion_matrix(y_true, y_pred, num_classes=None):
+def confusion_matrix(y_true, y_pred, *, num_classes=None):
     """C[i, j] = number of examples of true class i predicted as class j; shape (K, K)."""
     y_true, y_pred = _pair(y_true, y_pred)
     k = int(max(y_true.max(), y_pred.max())) + 1
@@ -60,7 +60,7 @@ def _safe_div(num, den):
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)  # 0/0 := 0, as scikit-learn
 
 
-def precision_recall_f1(y_true, y_pred, average="binary", pos_label=1, num_classes=None):
+def precision_recall_f1(y_true, y_pred, *, average="binary", pos_label=1, num_classes=None):
     """Precision, recall and F1 (eq-learning-problem-precision-recall, -f1) as a tuple.
 
     ``average="binary"`` scores the class ``pos_label`` only; "macro" averages the per-class
@@ -70,7 +70,7 @@ def precision_recall_f1(y_true, y_pred, average="binary", pos_label=1, num_class
     """
     if average not in ("binary", "macro", "micro", None):
         raise ValueError(f"average must be 'binary', 'macro', 'micro' or None, got {average!r}")
-    c = confusion_matrix(y_true, y_pred, num_classes)
+    c = confusion_matrix(y_true, y_pred, num_classes=num_classes)
     tp = np.diag(c).astype(float)          # (K,)
     fp = c.sum(axis=0) - tp                # predicted as k, truly another class
     fn = c.sum(axis=1) - tp                # truly k, predicted as another class
@@ -91,19 +91,19 @@ def precision_recall_f1(y_true, y_pred, average="binary", pos_label=1, num_class
     return p, r, f
 
 
-def precision(y_true, y_pred, average="binary", pos_label=1):
+def precision(y_true, y_pred, *, average="binary", pos_label=1):
     """TP / (TP + FP): of the examples predicted positive, the fraction that are."""
-    return precision_recall_f1(y_true, y_pred, average, pos_label)[0]
+    return precision_recall_f1(y_true, y_pred, average=average, pos_label=pos_label)[0]
 
 
-def recall(y_true, y_pred, average="binary", pos_label=1):
+def recall(y_true, y_pred, *, average="binary", pos_label=1):
     """TP / (TP + FN): of the positive examples, the fraction found."""
-    return precision_recall_f1(y_true, y_pred, average, pos_label)[1]
+    return precision_recall_f1(y_true, y_pred, average=average, pos_label=pos_label)[1]
 
 
-def f1_score(y_true, y_pred, average="binary", pos_label=1):
+def f1_score(y_true, y_pred, *, average="binary", pos_label=1):
     """The harmonic mean 2PR / (P + R) of precision and recall."""
-    return precision_recall_f1(y_true, y_pred, average, pos_label)[2]
+    return precision_recall_f1(y_true, y_pred, average=average, pos_label=pos_label)[2]
 
 
 def _binary_scores(y_true, scores):

@@ -92,7 +92,7 @@ def mse_loss_grad(X, y, w, b=0.0):
     return scale * (X.T @ r), scale * float(r.sum())
 
 
-def lipschitz_constant(X, fit_intercept=True):
+def lipschitz_constant(X, *, fit_intercept=True):
     """Largest eigenvalue of the loss's Hessian ``(2/N) Z^T Z`` (eq-optimization-lsq-lipschitz).
 
     ``Z`` is ``X`` with a column of ones appended when ``fit_intercept``. The gradient of the
@@ -103,7 +103,7 @@ def lipschitz_constant(X, fit_intercept=True):
 
 
 # --------------------------------------------------------------------------------------------- solvers
-def fit_normal_equations(X, y, fit_intercept=True):
+def fit_normal_equations(X, y, *, fit_intercept=True):
     """Least-squares weights, a solution of the normal equations ``X^T X w = X^T y``.
 
     Returns ``(w, b)``: ``w`` of shape (d,) and the intercept ``b`` (0.0 without intercept).
@@ -121,7 +121,7 @@ def fit_normal_equations(X, y, fit_intercept=True):
     return np.linalg.lstsq(X, y, rcond=None)[0], 0.0
 
 
-def fit_gradient_descent(X, y, lr=None, n_steps=10_000, tol=1e-12, fit_intercept=True):
+def fit_gradient_descent(X, y, *, lr=None, n_steps=10_000, tol=1e-12, fit_intercept=True):
     """Full-batch gradient descent on the mean squared error, from ``w = 0, b = 0``.
 
     Each step is ``theta <- theta - lr * grad L(theta)`` (eq-optimization-gd) with the
@@ -136,7 +136,7 @@ def fit_gradient_descent(X, y, lr=None, n_steps=10_000, tol=1e-12, fit_intercept
     _check_positive("tol", tol, allow_zero=True)
     Z = _design(X, fit_intercept)  # (N, p)
     if lr is None:
-        lr = 1.0 / lipschitz_constant(X, fit_intercept)
+        lr = 1.0 / lipschitz_constant(X, fit_intercept=fit_intercept)
     _check_positive("lr", lr)
     N = Z.shape[0]
     theta = np.zeros(Z.shape[1])  # (p,)
@@ -154,7 +154,7 @@ def fit_gradient_descent(X, y, lr=None, n_steps=10_000, tol=1e-12, fit_intercept
     return w, b, np.array(history)
 
 
-def sgd(X, y, lr, n_steps, batch_size, rng, fit_intercept=True):
+def sgd(X, y, *, lr, n_steps, batch_size, rng, fit_intercept=True):
     """Mini-batch stochastic gradient descent on the mean squared error, from ``w = 0, b = 0``.
 
     Step ``k`` draws ``batch_size`` distinct examples uniformly at random with ``rng`` (a
