@@ -289,3 +289,86 @@ def test_draw_graph_draws_every_node():
     assert len(arrows) == sum(len(n.parents) for n in order)  # one arrow per edge
     assert any(t.startswith("x\nvalue 2\ngrad") for t in texts)
     plt.close(fig)
+
+
+def test_sigmoid_against_a_high_precision_closed_form_at_extreme_inputs():
+    """sigma(x) and sigma'(x) = sigma(x) sigma(-x) from 60-digit arithmetic, including the far tails where
+    s (1 - s) would round to 0; no OverflowError anywhere."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 60
+    for x in (-1e4, -800.0, -745.0, -709.0, -40.0, -5.0, -1e-3, 0.0, 1e-3, 5.0, 40.0, 709.0, 800.0, 1e4):
+        s = 1 / (1 + mpmath.exp(-mpmath.mpf(x)))
+        s_neg = 1 / (1 + mpmath.exp(mpmath.mpf(x)))
+        v = Value(x)
+        out = v.sigmoid()
+        out.backward()
+        np.testing.assert_allclose(out.data, float(s), rtol=1e-15, atol=0)
+        np.testing.assert_allclose(v.grad, float(s * s_neg), rtol=1e-14, atol=1e-300)  # atol: subnormals only
+
+
+def test_local_grads_are_the_edge_weights():
+    """local_grads() returns d(node)/d(parent) for each parent, computed here by hand."""
+    a, b = Value(1.7), Value(-0.4)
+    assert Value(2.0).local_grads() == ()                              # a leaf has no parents
+    assert (a * b).local_grads() == (-0.4, 1.7)
+    assert (a + b).local_grads() == (1.0, 1.0)
+    assert (a - b).local_grads() == (1.0, -1.0)
+    ga, gb = (a / b).local_grads()
+    assert ga == pytest.approx(1 / -0.4, rel=1e-15) and gb == pytest.approx(-1.7 / 0.16, rel=1e-15)
+    assert (a ** 3).local_grads() == (pytest.approx(3 * 1.7 ** 2, rel=1e-15),)
+    assert a.tanh().local_grads() == (pytest.approx(1 - math.tanh(1.7) ** 2, rel=1e-15),)
+    assert a.exp().local_grads() == (pytest.approx(math.exp(1.7), rel=1e-15),)
+    assert a.log().local_grads() == (pytest.approx(1 / 1.7, rel=1e-15),)
+    assert b.relu().local_grads() == (0.0,) and a.relu().local_grads() == (1.0,)
+    assert (-a).local_grads() == (-1.0,)
+    s = 1 / (1 + math.exp(-1.7))
+    assert a.sigmoid().local_grads() == (pytest.approx(s * (1 - s), rel=1e-14),)
+    c = a * b
+    c.backward()
+    assert c.local_grads() == (-0.4, 1.7)                               # reading them changes no grad
+    assert a.grad == -0.4 and b.grad == 1.7 and c.grad == 1.0
+
+
+@pytest.mark.parametrize("x", [-2.5, 0.0, 3.0])
+def test_pow_zero_is_one_with_zero_derivative(x):
+    v = Value(x)
+    out = v ** 0
+    out.backward()
+    assert out.data == 1.0 and v.grad == 0.0
+    assert out.local_grads() == (0.0,)
+    assert (Dual(x, 1.0) ** 0).value == 1.0
+    torch = pytest.importorskip("torch")
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    (t ** 0).backward()
+    assert t.grad.item() == v.grad
+
+
+def test_dual_pow_zero_tangent_is_zero():
+    assert (Dual(2.0, 1.0) ** 0).tangent == 0.0
+    assert (Dual(2.0, 1.0) ** 3).tangent == pytest.approx(12.0, rel=1e-15)
+
+
+def test_value_options_are_keyword_only():
+    with pytest.raises(TypeError):
+        Value(1.0, (), "", "label")
+    assert Value(1.0, label="x").label == "x"
+
+
+def test_topological_order_orders_a_diamond():
+    """x feeds two branches that meet again: x once, both branches before the join, the root last."""
+    x = Value(0.5)
+    left, right = x * 2.0, x.tanh()
+    root = left + right
+    order = topological_order(root)
+    assert order[-1] is root and order.count(x) == 1
+    pos = {id(n): i for i, n in enumerate(order)}
+    assert pos[id(x)] < pos[id(left)] < pos[id(root)] and pos[id(x)] < pos[id(right)] < pos[id(root)]
+    assert len(order) == 5   # x, the constant 2.0, left, right, root
+
+
+def test_dual_pow_domain_errors_match_value():
+    for base, p in [(-2.0, 0.5), (0.0, 0.5), (0.0, -1.0)]:
+        with pytest.raises(ValueError):
+            Value(base) ** p
+        with pytest.raises(ValueError):
+            Dual(base, 1.0) ** p

@@ -32,11 +32,12 @@ OPS = {
     "pow-frac": (lambda a: a ** 1.5, [(3, 4)]),
     "neg": (lambda a: -a, [(3, 4)]),
     "sum-all": (lambda a: a.sum(), [(3, 4)]),
-    "sum-axis0": (lambda a: a.sum(axis=0), [(3, 4)]),
-    "sum-axis-keep": (lambda a: a.sum(axis=1, keepdims=True), [(3, 4)]),
-    "sum-axes": (lambda a: a.sum(axis=(0, 2)), [(2, 3, 4)]),
+    "sum-axis0": (lambda a: a.sum(0), [(3, 4)]),
+    "sum-axis-keep": (lambda a: a.sum(dim=1, keepdim=True), [(3, 4)]),
+    "sum-axes": (lambda a: a.sum(dim=(0, 2)), [(2, 3, 4)]),
     "mean-all": (lambda a: a.mean(), [(3, 4)]),
-    "mean-axis": (lambda a: a.mean(axis=-1), [(2, 3, 4)]),
+    "mean-axis": (lambda a: a.mean(dim=-1), [(2, 3, 4)]),
+    "mean-axis-keep": (lambda a: a.mean(dim=(0, 2), keepdim=True), [(2, 3, 4)]),
     "exp": (lambda a: a.exp(), [(3, 4)]),
     "log": (lambda a: a.log(), [(3, 4)]),
     "tanh": (lambda a: a.tanh(), [(3, 4)]),
@@ -45,15 +46,21 @@ OPS = {
     "reshape": (lambda a: a.reshape(4, 3), [(3, 4)]),
     "reshape-tuple": (lambda a: a.reshape((2, 6)), [(3, 4)]),
     "T": (lambda a: a.T, [(3, 4)]),
-    "transpose-axes": (lambda a: a.transpose(1, 2, 0), [(2, 3, 4)]),
+    "permute": (lambda a: a.permute(1, 2, 0), [(2, 3, 4)]),
+    "transpose-swap": (lambda a: a.transpose(0, 2), [(2, 3, 4)]),
     "max-all": (lambda a: a.max(), [(3, 4)]),
-    "max-axis": (lambda a: a.max(axis=1), [(3, 4)]),
-    "logsumexp": (lambda a: a.logsumexp(axis=-1), [(3, 4)]),
-    "logsumexp-keep": (lambda a: a.logsumexp(axis=0, keepdims=True), [(3, 4)]),
+    "amax-all": (lambda a: a.amax(), [(3, 4)]),
+    "amax-axis": (lambda a: a.amax(1), [(3, 4)]),
+    "amax-axes-keep": (lambda a: a.amax(dim=(0, 2), keepdim=True), [(2, 3, 4)]),
+    "logsumexp": (lambda a: a.logsumexp(dim=-1), [(3, 4)]),
+    "logsumexp-keep": (lambda a: a.logsumexp(dim=0, keepdim=True), [(3, 4)]),
     "radd-array": (lambda a: np.linspace(-1, 1, 4) + a, [(3, 4)]),
     "rsub": (lambda a: 2.0 - a, [(3, 4)]),
     "rmul": (lambda a: 2.0 * a, [(3, 4)]),
     "rdiv": (lambda a: 2.0 / a, [(3, 4)]),
+    "pow0": (lambda a: a ** 0, [(3, 4)]),
+    "rmatmul-array": (lambda a: np.arange(12.0).reshape(3, 4) / 7 @ a, [(4, 4)]),
+    "rmatmul-list": (lambda a: [[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]] @ a, [(3, 3)]),
 }
 
 
@@ -90,7 +97,7 @@ def test_gradient_matches_central_difference(name, rng):
             return np.sum(seed * fn(*args).data)
         num = numerical_gradient(scalar, x.copy())
         assert ts[i].grad.shape == x.shape
-        tol = 1e-5 if name.startswith("relu") or name.startswith("max") else 1e-7
+        tol = 1e-5 if name.startswith(("relu", "max", "amax")) else 1e-7
         assert relative_error(ts[i].grad, num) < tol, (name, i)
 
 
@@ -101,9 +108,15 @@ def _torch_fn(name, torch):
         "sum-axis-keep": lambda a: a.sum(dim=1, keepdim=True),
         "sum-axes": lambda a: a.sum(dim=(0, 2)),
         "mean-axis": lambda a: a.mean(dim=-1),
-        "transpose-axes": lambda a: a.permute(1, 2, 0),
-        "max-all": lambda a: a.amax(),
-        "max-axis": lambda a: a.amax(dim=1),
+        "mean-axis-keep": lambda a: a.mean(dim=(0, 2), keepdim=True),
+        "permute": lambda a: a.permute(1, 2, 0),
+        "transpose-swap": lambda a: a.transpose(0, 2),
+        "max-all": lambda a: a.max(),
+        "amax-all": lambda a: a.amax(),
+        "amax-axis": lambda a: a.amax(dim=1),
+        "amax-axes-keep": lambda a: a.amax(dim=(0, 2), keepdim=True),
+        "rmatmul-array": lambda a: torch.tensor(np.arange(12.0).reshape(3, 4) / 7) @ a,
+        "rmatmul-list": lambda a: torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], dtype=torch.float64) @ a,
         "logsumexp": lambda a: torch.logsumexp(a, dim=-1),
         "logsumexp-keep": lambda a: torch.logsumexp(a, dim=0, keepdim=True),
         "radd-array": lambda a: torch.linspace(-1, 1, 4, dtype=torch.float64) + a,
@@ -246,7 +259,7 @@ def test_inputs_not_mutated(rng):
     seed = rng.standard_normal((3,))
     seed_copy = seed.copy()
     a, b = Tensor(xs[0]), Tensor(xs[1])
-    out = ((a * b).tanh() @ b + (a ** 2).sum(axis=1))
+    out = ((a * b).tanh() @ b + (a ** 2).sum(dim=1))
     out.backward(seed)
     out.backward(seed)
     for x, c in zip(xs, copies):
@@ -298,6 +311,299 @@ def test_bad_input_raises():
     with pytest.raises(ValueError, match="cannot reshape"):
         Tensor(np.ones(6)).reshape(4, 2)
     with pytest.raises(ValueError, match="permutation"):
-        Tensor(np.ones((2, 3))).transpose(0, 0)
+        Tensor(np.ones((2, 3))).permute(0, 0)
     with pytest.raises(ValueError, match="out of range"):
-        Tensor(np.ones((2, 3))).sum(axis=2)
+        Tensor(np.ones((2, 3))).sum(dim=2)
+
+
+# ------------------------------------------------------------------ hypothesis: every op, any size
+def _sigmoid_ref(x):
+    return 1.0 / (1.0 + np.exp(-x))  # fine for the moderate inputs drawn here
+
+
+def _lse_ref(x, axis, keepdims):
+    m = np.max(x, axis=axis, keepdims=True)
+    out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _normal(rng, shape, scale):
+    return scale * rng.standard_normal(shape)
+
+
+def _away_from_zero(rng, shape, scale):
+    """|x| >= 0.05 scale: away from the kink of relu and the pole of division."""
+    return scale * (0.05 + np.abs(rng.standard_normal(shape))) * rng.choice([-1.0, 1.0], size=shape)
+
+
+def _positive(rng, shape, scale):
+    return rng.uniform(0.5, 2.5, size=shape) * min(scale, 1.0) + 0.2
+
+
+def _distinct(rng, shape, scale):
+    """Entries at least 0.1 scale apart, so no two tie and the maximum has no kink nearby."""
+    size = int(np.prod(shape))
+    return (scale * 0.1 * (rng.permutation(size) - size / 2) + 0.01 * scale * rng.random(size)).reshape(shape)
+
+
+# name -> (Tensor expression, the same expression in plain NumPy, input shapes from the side n, inputs)
+H_OPS = {
+    "add-row": (lambda a, b: a + b, lambda a, b: a + b, lambda n: [(n, n), (n,)], _normal),
+    "add-col": (lambda a, b: a + b, lambda a, b: a + b, lambda n: [(n, 1), (1, n)], _normal),
+    "sub-bcast": (lambda a, b: a - b, lambda a, b: a - b, lambda n: [(2, n, n), (n, 1)], _normal),
+    "rsub": (lambda a: 1.5 - a, lambda a: 1.5 - a, lambda n: [(n, n)], _normal),
+    "mul-bcast": (lambda a, b: a * b, lambda a, b: a * b, lambda n: [(n, n), (1, n)], _normal),
+    "mul-scalar": (lambda a, b: a * b, lambda a, b: a * b, lambda n: [(n, n), ()], _normal),
+    "rmul": (lambda a: -0.7 * a, lambda a: -0.7 * a, lambda n: [(n, n)], _normal),
+    "div-bcast": (lambda a, b: a / b, lambda a, b: a / b, lambda n: [(n, n), (n, 1)], _away_from_zero),
+    "rdiv": (lambda a: 1.3 / a, lambda a: 1.3 / a, lambda n: [(n, n)], _away_from_zero),
+    "neg": (lambda a: -a, lambda a: -a, lambda n: [(n, n)], _normal),
+    "matmul": (lambda a, b: a @ b, lambda a, b: a @ b, lambda n: [(n, n), (n, n)], _normal),
+    "matmul-vec": (lambda a, b: a @ b, lambda a, b: a @ b, lambda n: [(n, n), (n,)], _normal),
+    "vec-matmul": (lambda a, b: a @ b, lambda a, b: a @ b, lambda n: [(n,), (n, n)], _normal),
+    "matmul-batch": (lambda a, b: a @ b, lambda a, b: a @ b, lambda n: [(2, n, n), (n, n)], _normal),
+    "matmul-batch-both": (lambda a, b: a @ b, lambda a, b: a @ b, lambda n: [(2, 1, n, n), (3, n, n)], _normal),
+    "rmatmul": (lambda a: np.linspace(-1.0, 2.0, a.shape[0] ** 2).reshape(a.shape) @ a,
+                lambda a: np.linspace(-1.0, 2.0, a.shape[0] ** 2).reshape(a.shape) @ a,
+                lambda n: [(n, n)], _normal),
+    "pow2": (lambda a: a ** 2, lambda a: a ** 2, lambda n: [(n, n)], _normal),
+    "pow3": (lambda a: a ** 3, lambda a: a ** 3, lambda n: [(n, n)], _normal),
+    "pow-neg": (lambda a: a ** -1.5, lambda a: a ** -1.5, lambda n: [(n, n)], _positive),
+    "pow-frac": (lambda a: a ** 0.5, lambda a: np.sqrt(a), lambda n: [(n, n)], _positive),
+    "pow0": (lambda a: a ** 0, lambda a: np.ones_like(a), lambda n: [(n, n)], _normal),
+    "sum-all": (lambda a: a.sum(), lambda a: np.sum(a), lambda n: [(n, n)], _normal),
+    "sum-dim": (lambda a: a.sum(1), lambda a: np.sum(a, axis=1), lambda n: [(n, n)], _normal),
+    "sum-dims-keep": (lambda a: a.sum(dim=(0, 2), keepdim=True), lambda a: np.sum(a, axis=(0, 2), keepdims=True),
+                      lambda n: [(2, n, n)], _normal),
+    "mean-all": (lambda a: a.mean(), lambda a: np.mean(a), lambda n: [(n, n)], _normal),
+    "mean-dim": (lambda a: a.mean(dim=0), lambda a: np.mean(a, axis=0), lambda n: [(n, n)], _normal),
+    "mean-keep": (lambda a: a.mean(dim=-1, keepdim=True), lambda a: np.mean(a, axis=-1, keepdims=True),
+                  lambda n: [(2, n, n)], _normal),
+    "mean-all-keep": (lambda a: a.mean(keepdim=True), lambda a: np.mean(a, keepdims=True),
+                      lambda n: [(n, n)], _normal),
+    "amax-all": (lambda a: a.amax(), lambda a: np.max(a), lambda n: [(n, n)], _distinct),
+    "max": (lambda a: a.max(), lambda a: np.max(a), lambda n: [(n, n)], _distinct),
+    "amax-dim": (lambda a: a.amax(0), lambda a: np.max(a, axis=0), lambda n: [(n, n)], _distinct),
+    "amax-keep": (lambda a: a.amax(dim=(1, 2), keepdim=True), lambda a: np.max(a, axis=(1, 2), keepdims=True),
+                  lambda n: [(2, n, n)], _distinct),
+    "logsumexp": (lambda a: a.logsumexp(dim=1), lambda a: _lse_ref(a, 1, False), lambda n: [(n, n)], _normal),
+    "logsumexp-keep": (lambda a: a.logsumexp(dim=0, keepdim=True), lambda a: _lse_ref(a, 0, True),
+                       lambda n: [(n, n)], _normal),
+    "logsumexp-all": (lambda a: a.logsumexp(), lambda a: _lse_ref(a, None, False), lambda n: [(n, n)], _normal),
+    "exp": (lambda a: a.exp(), np.exp, lambda n: [(n, n)], _normal),
+    "log": (lambda a: a.log(), np.log, lambda n: [(n, n)], _positive),
+    "tanh": (lambda a: a.tanh(), np.tanh, lambda n: [(n, n)], _normal),
+    "sigmoid": (lambda a: a.sigmoid(), _sigmoid_ref, lambda n: [(n, n)], _normal),
+    "relu": (lambda a: a.relu(), lambda a: np.maximum(a, 0.0), lambda n: [(n, n)], _away_from_zero),
+    "reshape": (lambda a: a.reshape(a.shape[0] ** 2), lambda a: a.reshape(-1), lambda n: [(n, n)], _normal),
+    "reshape-tuple": (lambda a: a.reshape((a.shape[0], 1, a.shape[1])), lambda a: a[:, None, :],
+                      lambda n: [(n, n)], _normal),
+    "T": (lambda a: a.T, lambda a: a.swapaxes(0, 1), lambda n: [(n, n)], _normal),
+    "permute": (lambda a: a.permute(2, 0, 1), lambda a: np.moveaxis(a, 2, 0), lambda n: [(2, n, n)], _normal),
+    "transpose": (lambda a: a.transpose(1, 2), lambda a: np.swapaxes(a, 1, 2), lambda n: [(2, n, n)], _normal),
+}
+
+
+def test_every_tensor_op_is_in_the_hypothesis_table():
+    """Each public differentiable method of Tensor appears in at least one entry of H_OPS."""
+    import inspect
+    methods = {"__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__",
+               "__pow__", "__neg__", "__matmul__", "__rmatmul__", "sum", "mean", "amax", "max", "logsumexp",
+               "reshape", "permute", "transpose", "T", "exp", "log", "tanh", "sigmoid", "relu"}
+    defined = {n for n, _ in inspect.getmembers(Tensor) if not n.startswith("_") or n.endswith("__")}
+    assert methods <= defined
+    source = " ".join(inspect.getsource(v[0]) for v in H_OPS.values())
+    for m in ("sum(", "mean(", "amax(", "max(", "logsumexp(", "reshape(", "permute(", "transpose(", ".T", "exp(",
+              "log(", "tanh(", "sigmoid(", "relu(", " @ ", " ** ", " / ", " * ", " - ", " + ", "-a"):
+        assert m in source, m
+
+
+@pytest.mark.parametrize("name", sorted(H_OPS))
+@settings(max_examples=12, deadline=None)
+@given(n=st.integers(1, 4), seed=st.integers(0, 2**32 - 1), scale=st.floats(0.3, 2.5))
+def test_hypothesis_gradient_against_numpy_central_differences(name, n, seed, scale):
+    """Forward against the NumPy expression, backward against central differences of that NumPy expression
+    (not of the Tensor code), with a random upstream gradient, for square shapes of side n."""
+    tfn, npfn, shapes, draw = H_OPS[name]
+    r = np.random.default_rng(seed)
+    xs = [draw(r, s, scale) for s in shapes(n)]
+    ts = [Tensor(x) for x in xs]
+    out = tfn(*ts)
+    expected = npfn(*xs)
+    assert out.shape == np.shape(expected)
+    np.testing.assert_allclose(out.data, expected, rtol=1e-12, atol=1e-14)
+    seed_grad = r.standard_normal(out.shape) + 0.5   # random, never all ones
+    out.backward(seed_grad)
+    for i, x in enumerate(xs):
+        def f(xi, i=i):
+            args = list(xs)
+            args[i] = xi
+            return np.sum(seed_grad * npfn(*args))
+        num = numerical_gradient(f, x.copy())
+        assert ts[i].grad.shape == x.shape
+        if np.all(num == 0):                          # x ** 0: the gradient is exactly zero
+            np.testing.assert_array_equal(ts[i].grad, 0.0)
+        else:
+            assert relative_error(ts[i].grad, num) < 1e-7, (name, i)
+
+
+# ------------------------------------------------------------------ paths the table alone does not pin down
+def _amax_grad_by_counting(x, g, dims):
+    """The adjoint of amax over ``dims`` written out slice by slice: g / (number of maxima) at each maximum."""
+    keep = [a for a in range(x.ndim) if a not in dims]
+    grad = np.zeros_like(x)
+    g = np.asarray(g).reshape([x.shape[a] for a in keep])
+    for kept in np.ndindex(*[x.shape[a] for a in keep]):
+        index = [slice(None)] * x.ndim
+        for a, k in zip(keep, kept):
+            index[a] = k
+        block = x[tuple(index)]
+        hits = block == block.max()
+        grad_block = np.where(hits, g[kept] / hits.sum(), 0.0)
+        grad[tuple(index)] = grad_block
+    return grad
+
+
+@pytest.mark.parametrize("dim", [None, 0, 1, (0, 1), -1])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_amax_ties_share_the_adjoint_equally(rng, dim, keepdim):
+    """Ties (integer entries in 0..2, so most rows tie) split the adjoint evenly, as torch.amax does."""
+    x = rng.integers(0, 3, size=(4, 5)).astype(float)
+    x[0, :] = 2.0                                      # a whole row tied
+    t = Tensor(x)
+    out = t.amax(dim, keepdim=keepdim)
+    g = rng.standard_normal(out.shape) + 0.5
+    out.backward(g)
+    dims = tuple(range(2)) if dim is None else tuple(d % 2 for d in np.atleast_1d(dim))
+    np.testing.assert_allclose(t.grad, _amax_grad_by_counting(x, g, dims), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(t.grad.sum(), np.sum(g), rtol=1e-12)   # nothing lost, nothing doubled
+
+
+@pytest.mark.parametrize("dim", [None, 0, 1, (0, 1)])
+def test_amax_ties_match_torch(rng, dim):
+    torch = pytest.importorskip("torch")
+    x = rng.integers(0, 3, size=(4, 5)).astype(float)
+    t = Tensor(x)
+    out = t.amax(dim)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    tt = torch.tensor(x, requires_grad=True)
+    tout = tt.amax() if dim is None else tt.amax(dim=dim)
+    tout.backward(torch.tensor(g))
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-15, atol=0)
+
+
+def test_max_without_dim_matches_torch_max_with_ties():
+    torch = pytest.importorskip("torch")
+    x = np.array([[1.0, 3.0, 3.0], [3.0, 0.0, -2.0]])
+    t = Tensor(x)
+    t.max().backward(np.float64(0.6))
+    tt = torch.tensor(x, requires_grad=True)
+    (tt.max() * 0.6).backward()
+    np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(t.grad, [[0.0, 0.2, 0.2], [0.2, 0.0, 0.0]], rtol=1e-15, atol=0)
+
+
+SIGMOID_POINTS = np.array([-1e4, -800.0, -745.0, -709.0, -40.0, -5.0, -1e-3, 0.0, 1e-3, 5.0, 40.0, 709.0, 800.0, 1e4])
+
+
+def _sigmoid_exact(x):
+    """sigma(x) and sigma'(x) in 60-digit arithmetic, rounded to float64: a closed form the code does not share."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 60
+    sig = [1 / (1 + mpmath.exp(-mpmath.mpf(float(v)))) for v in x]
+    sig_neg = [1 / (1 + mpmath.exp(mpmath.mpf(float(v)))) for v in x]   # 1 - sigma(x), without cancellation
+    return np.array([float(v) for v in sig]), np.array([float(u * v) for u, v in zip(sig, sig_neg)])
+
+
+def test_tensor_sigmoid_values_at_extreme_inputs_without_overflow():
+    expected, expected_grad = _sigmoid_exact(SIGMOID_POINTS)
+    t = Tensor(SIGMOID_POINTS)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):   # an exp that overflows fails here
+        out = t.sigmoid()
+        g = np.linspace(0.5, 1.5, SIGMOID_POINTS.size)
+        out.backward(g)
+    np.testing.assert_allclose(out.data, expected, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(t.grad, g * expected_grad, rtol=1e-14, atol=1e-300)   # atol: subnormals only
+    assert out.data[0] == 0.0 and out.data[-1] == 1.0   # e^-10000 is below the smallest float64
+
+
+def test_rmatmul_with_arrays_and_lists(rng):
+    """array @ Tensor and list @ Tensor go through Tensor.__rmatmul__ and give A^T G as the gradient."""
+    A = rng.standard_normal((3, 3))
+    B = rng.standard_normal((3, 3))
+    G = rng.standard_normal((3, 3))
+    b = Tensor(B)
+    out = A @ b
+    assert isinstance(out, Tensor)
+    np.testing.assert_allclose(out.data, np.einsum("ij,jk->ik", A, B), rtol=1e-14, atol=0)
+    out.backward(G)
+    np.testing.assert_allclose(b.grad, np.einsum("ji,jk->ik", A, G), rtol=1e-14, atol=0)
+    v = Tensor(B[0])
+    out = A.tolist() @ v                                 # a nested list
+    assert isinstance(out, Tensor) and out.shape == (3,)
+    out.backward(G[0])
+    np.testing.assert_allclose(v.grad, np.einsum("ji,j->i", A, G[0]), rtol=1e-14, atol=0)
+
+
+def test_mean_keepdim_value_shape_and_gradient(rng):
+    x = rng.standard_normal((2, 3, 4))
+    t = Tensor(x)
+    out = t.mean(dim=(0, 2), keepdim=True)
+    assert out.shape == (1, 3, 1)
+    np.testing.assert_allclose(out.data[0, :, 0], [x[:, j, :].sum() / 8 for j in range(3)], rtol=1e-14, atol=0)
+    g = rng.standard_normal((1, 3, 1))
+    out.backward(g)
+    expected = np.empty_like(x)
+    for i, j, k in np.ndindex(*x.shape):
+        expected[i, j, k] = g[0, j, 0] / 8
+    np.testing.assert_allclose(t.grad, expected, rtol=1e-15, atol=0)
+    t2 = Tensor(x)
+    out2 = t2.mean(keepdim=True)
+    assert out2.shape == (1, 1, 1)
+    out2.backward(np.full((1, 1, 1), 0.3))
+    np.testing.assert_allclose(t2.grad, np.full(x.shape, 0.3 / 24), rtol=1e-15, atol=0)
+
+
+def test_pow_zero_is_one_with_zero_gradient_even_at_zero():
+    x = np.array([[-2.0, 0.0], [0.5, 3.0]])
+    t = Tensor(x)
+    out = t ** 0
+    np.testing.assert_array_equal(out.data, np.ones((2, 2)))
+    out.backward(np.array([[1.0, 2.0], [-1.0, 0.5]]))
+    np.testing.assert_array_equal(t.grad, np.zeros((2, 2)))
+    torch = pytest.importorskip("torch")
+    tt = torch.tensor(x, requires_grad=True)
+    (tt ** 0).backward(torch.tensor([[1.0, 2.0], [-1.0, 0.5]], dtype=torch.float64))
+    np.testing.assert_array_equal(t.grad, tt.grad.numpy())
+
+
+def test_requires_grad_is_keyword_only_and_names_follow_torch():
+    with pytest.raises(TypeError):
+        Tensor(np.ones(2), False)
+    t = Tensor(np.ones((2, 3)))
+    with pytest.raises(TypeError):
+        t.sum(0, True)
+    with pytest.raises(TypeError):
+        t.sum(axis=0)
+    with pytest.raises(ValueError, match="dims 0 and 5"):
+        t.transpose(0, 5)
+
+
+def test_topological_order_is_the_same_function_in_both_engines():
+    """Each engine file carries its own copy (so it can be copied alone); the two copies must not drift."""
+    import inspect
+
+    from dlmath.autograd import scalar, tensor
+    assert inspect.getsource(scalar.topological_order) == inspect.getsource(tensor.topological_order)
+    a = Tensor(np.ones(2))
+    b = a * 2.0
+    c = (b + a).sum()
+    order = tensor.topological_order(c)
+    assert order[-1] is c and len(order) == len({id(n) for n in order})
+    position = {id(n): i for i, n in enumerate(order)}
+    for node in order:
+        for p in node.parents:
+            assert position[id(p)] < position[id(node)]
+    assert {id(n) for n in order} >= {id(a), id(b), id(c)}

@@ -38,8 +38,9 @@ def topological_order(root):
     """Every node ``root`` depends on, parents before children (``root`` last).
 
     Depth-first search with an explicit stack instead of recursion, so a chain
-    of 100,000 nodes is fine. Works for any node type with a ``parents`` tuple
-    (Value and Tensor alike).
+    of 100,000 nodes is fine. Works for any node type with a ``parents`` tuple.
+    The same function is written out in scalar.py and tensor.py so that each
+    file can be copied alone.
     """
     order, seen = [], set()
     stack = [(root, False)]
@@ -63,7 +64,7 @@ class Value:
 
     __slots__ = ("data", "grad", "parents", "op", "label", "_local")
 
-    def __init__(self, data, parents=(), op="", label="", _local=None):
+    def __init__(self, data, parents=(), op="", *, label="", _local=None):
         self.data = _check_number(data, "Value data")
         self.grad = 0.0
         self.parents = tuple(parents)
@@ -148,12 +149,10 @@ class Value:
 
     def sigmoid(self):
         a = self.data
-        if a >= 0:  # the stable form: exp of a non-positive number never overflows
-            s = 1.0 / (1.0 + math.exp(-a))
-        else:
-            e = math.exp(a)
-            s = e / (1.0 + e)
-        return Value(s, (self,), "sigmoid", _local=lambda g: (g * s * (1.0 - s),))
+        e = math.exp(-abs(a))  # the stable form: exp of a non-positive number never overflows
+        s = 1.0 / (1.0 + e) if a >= 0 else e / (1.0 + e)
+        d = e / ((1.0 + e) * (1.0 + e))  # sigma(a) sigma(-a) = s (1 - s), without 1 - s cancelling
+        return Value(s, (self,), "sigmoid", _local=lambda g: (g * d,))
 
     def relu(self):
         a = self.data
@@ -234,8 +233,13 @@ class Dual:
     def __pow__(self, p):
         if not _is_number(p):
             raise ValueError(f"the exponent of a Dual must be a real number, got {type(p).__name__}")
-        p = float(p)
-        return Dual(self.value ** p, p * self.value ** (p - 1) * self.tangent)
+        p, a = float(p), self.value
+        if a < 0 and not p.is_integer():
+            raise ValueError(f"a negative base {a} with a non-integer exponent {p} has no real power")
+        if a == 0 and p < 1 and p != 0:
+            raise ValueError(f"x**{p} has no finite derivative at x = 0")
+        d = 0.0 if p == 0 else p * a ** (p - 1)  # as in Value.__pow__
+        return Dual(a ** p, d * self.tangent)
 
     def __neg__(self):
         return Dual(-self.value, -self.tangent)

@@ -5,6 +5,9 @@ aliased or modified), ``grad`` (``None`` until a backward pass reaches it), ``pa
 mapping the node's adjoint to one contribution per parent (eq-backpropagation-adjoint). Binary
 operations broadcast like NumPy; their backward passes sum the adjoint over the broadcast axes with
 :func:`unbroadcast` (eq-backpropagation-unbroadcast). Matrix products use eq-backpropagation-linear.
+Names follow torch: reductions take ``dim`` and keyword-only ``keepdim``; ``amax`` (and ``max`` with no
+``dim``) shares the adjoint equally among tied maxima, as torch.amax does; ``permute`` reorders axes and
+``transpose`` swaps two.
 
 PyTorch semantics: gradients accumulate over uses of a node and over calls of ``backward()``;
 ``backward()`` of a tensor with more than one element needs an explicit ``gradient`` (ValueError
@@ -20,12 +23,18 @@ __all__ = ["Tensor", "unbroadcast", "topological_order"]
 
 
 def topological_order(root):
-    """Every node ``root`` depends on, parents before children (iterative depth-first search)."""
+    """Every node ``root`` depends on, parents before children (``root`` last).
+
+    Depth-first search with an explicit stack instead of recursion, so a chain
+    of 100,000 nodes is fine. Works for any node type with a ``parents`` tuple.
+    The same function is written out in scalar.py and tensor.py so that each
+    file can be copied alone.
+    """
     order, seen = [], set()
     stack = [(root, False)]
     while stack:
         node, expanded = stack.pop()
-        if expanded:
+        if expanded:  # all its parents are already in `order`
             order.append(node)
             continue
         if id(node) in seen:
@@ -72,14 +81,15 @@ def _as_array(data, what="Tensor data"):
     return np.array(arr, dtype=np.float64)  # a copy: never aliases the caller's array
 
 
-def _normalize_axes(axis, ndim):
-    if axis is None:
+def _normalize_dims(dim, ndim):
+    """``dim`` (None for all, an int or a tuple of ints) as a sorted tuple of non-negative axes."""
+    if dim is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    axes = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
     out = []
     for a in axes:
         if not -ndim <= a < ndim:
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+            raise ValueError(f"dim {a} is out of range for a tensor with {ndim} dimensions")
         out.append(a % ndim)
     return tuple(sorted(set(out)))
 
@@ -93,7 +103,7 @@ class Tensor:
 
     __array_priority__ = 100  # numpy_array + tensor calls Tensor.__radd__, not NumPy's elementwise loop
 
-    def __init__(self, data, requires_grad=True, parents=(), op="", label="", _local=None):
+    def __init__(self, data, *, requires_grad=True, parents=(), op="", label="", _local=None):
         self.data = _as_array(data)
         self.grad = None
         self.parents = tuple(parents)
@@ -219,27 +229,32 @@ class Tensor:
         return Tensor._lift(other) @ self
 
     # -------------------------------------------------------------------------- reductions and shape
-    def sum(self, axis=None, keepdims=False):
-        axes = _normalize_axes(axis, self.ndim)
+    def sum(self, dim=None, *, keepdim=False):
+        """Sum over ``dim`` (None: all axes; an int or a tuple), as torch.sum; adjoint: broadcast back."""
+        axes = _normalize_dims(dim, self.ndim)
         shape = self.shape
 
         def local(g):
-            if not keepdims:
+            if not keepdim:
                 g = np.expand_dims(g, axes)  # put the summed axes back as length-1 axes
             return (np.broadcast_to(g, shape).copy(),)
 
-        return self._make(self.data.sum(axis=axes, keepdims=keepdims), (self,), "sum", local)
+        return self._make(self.data.sum(axis=axes, keepdims=keepdim), (self,), "sum", local)
 
-    def mean(self, axis=None, keepdims=False):
-        axes = _normalize_axes(axis, self.ndim)
+    def mean(self, dim=None, *, keepdim=False):
+        """Mean over ``dim``, as torch.mean: the sum divided by the number of entries summed."""
+        axes = _normalize_dims(dim, self.ndim)
         count = int(np.prod([self.shape[a] for a in axes])) if axes else 1
         if count == 0:
             raise ValueError("mean over an empty axis")
-        return self.sum(axis=axes, keepdims=keepdims) * (1.0 / count)
+        return self.sum(axes, keepdim=keepdim) * (1.0 / count)
 
-    def max(self, axis=None, keepdims=False):
-        """Maximum over ``axis``; ties share the adjoint equally (like torch.amax)."""
-        axes = _normalize_axes(axis, self.ndim)
+    def amax(self, dim=None, *, keepdim=False):
+        """Maximum over ``dim``, as torch.amax: entries that tie for the maximum share its adjoint equally.
+
+        (torch.max(x, dim) differs: it returns indices too and sends the whole adjoint to one of them.)
+        """
+        axes = _normalize_dims(dim, self.ndim)
         if self.size == 0:
             raise ValueError("max of an empty tensor")
         a = self.data
@@ -248,16 +263,20 @@ class Tensor:
         mask /= mask.sum(axis=axes, keepdims=True)
 
         def local(g):
-            if not keepdims:
+            if not keepdim:
                 g = np.expand_dims(g, axes)
             return (g * mask,)
 
-        out = m if keepdims else np.squeeze(m, axis=axes)
-        return self._make(out, (self,), "max", local)
+        out = m if keepdim else np.squeeze(m, axis=axes)
+        return self._make(out, (self,), "amax", local)
 
-    def logsumexp(self, axis=None, keepdims=False):
-        """log sum exp over ``axis``, shifted by the maximum so it never overflows; adjoint: softmax."""
-        axes = _normalize_axes(axis, self.ndim)
+    def max(self):
+        """The largest entry, as torch.max with no ``dim``: ties share the adjoint equally, as in :meth:`amax`."""
+        return self.amax()
+
+    def logsumexp(self, dim=None, *, keepdim=False):
+        """log sum exp over ``dim``, shifted by the maximum so it never overflows; adjoint: softmax."""
+        axes = _normalize_dims(dim, self.ndim)
         a = self.data
         m = a.max(axis=axes, keepdims=True)
         e = np.exp(a - m)
@@ -266,11 +285,11 @@ class Tensor:
         p = e / s                                # the softmax over the reduced axes
 
         def local(g):
-            if not keepdims:
+            if not keepdim:
                 g = np.expand_dims(g, axes)
             return (g * p,)
 
-        return self._make(out if keepdims else np.squeeze(out, axis=axes), (self,), "logsumexp", local)
+        return self._make(out if keepdim else np.squeeze(out, axis=axes), (self,), "logsumexp", local)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -282,18 +301,29 @@ class Tensor:
             raise ValueError(f"cannot reshape a tensor of shape {old} into {shape}") from None
         return self._make(out, (self,), "reshape", lambda g: (g.reshape(old),))
 
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        axes = tuple(axes) if axes else tuple(reversed(range(self.ndim)))
-        if sorted(a % max(self.ndim, 1) for a in axes) != list(range(self.ndim)):
-            raise ValueError(f"transpose needs a permutation of the {self.ndim} axes, got {axes}")
-        inverse = np.argsort([a % self.ndim for a in axes])
-        return self._make(self.data.transpose(axes), (self,), "T", lambda g: (g.transpose(inverse),))
+    def permute(self, *dims):
+        """The axes reordered, as torch.permute: axis i of the result is axis ``dims[i]`` of the input."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        if sorted(a % max(self.ndim, 1) for a in dims) != list(range(self.ndim)):
+            raise ValueError(f"permute needs a permutation of the {self.ndim} axes, got {dims}")
+        inverse = np.argsort([a % self.ndim for a in dims])
+        return self._make(self.data.transpose(dims), (self,), "permute", lambda g: (g.transpose(inverse),))
+
+    def transpose(self, dim0, dim1):
+        """Axes ``dim0`` and ``dim1`` swapped, as torch.transpose."""
+        dims = list(range(self.ndim))
+        try:
+            dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        except (IndexError, TypeError):
+            raise ValueError(f"transpose: dims {dim0} and {dim1} are not axes of a tensor with "
+                             f"{self.ndim} dimensions") from None
+        return self.permute(dims)
 
     @property
     def T(self):
-        return self.transpose()
+        """All axes reversed (a matrix transposed)."""
+        return self.permute(tuple(reversed(range(self.ndim))))
 
     # --------------------------------------------------------------------------- elementwise functions
     def exp(self):
@@ -314,7 +344,8 @@ class Tensor:
         a = self.data
         e = np.exp(-np.abs(a))                   # in (0, 1]: no overflow for any input
         s = np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-        return self._make(s, (self,), "sigmoid", lambda g: (g * s * (1.0 - s),))
+        d = e / ((1.0 + e) * (1.0 + e))          # sigma(a) sigma(-a) = s (1 - s), without 1 - s cancelling
+        return self._make(s, (self,), "sigmoid", lambda g: (g * d,))
 
     def relu(self):
         a = self.data
