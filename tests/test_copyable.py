@@ -1,0 +1,129 @@
+"""Every file of dlmath/layers/ and dlmath/autograd/ works when a reader copies it alone.
+
+Each file is copied into an empty temporary folder and used in a fresh Python process whose working
+directory is that folder: the module is imported by its file name (``import activations``), the package
+``dlmath`` is made unimportable there (so a stray ``from dlmath ...`` fails even though the package is
+installed), and a small computation is checked against a value derived by hand. The ``__init__.py``
+files are package glue, not reference code: they are checked by copying the folder as a whole.
+"""
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "code" / "dlmath"
+FOLDERS = ("layers", "autograd")
+
+# Run first in each subprocess: importing dlmath (or anything inside it) raises ImportError.
+BLOCK_DLMATH = "import sys; sys.modules['dlmath'] = None\n"
+
+# A small use of each file, with expected values computed by hand (comments give the arithmetic).
+USES = {
+    "layers/activations.py": """
+        import math
+        import numpy as np
+        import activations as A
+        x = np.array([-1.0, 0.0, 2.0])
+        g = np.array([1.0, 2.0, 3.0])
+        out, cache = A.relu_forward(x)
+        assert out.tolist() == [0.0, 0.0, 2.0] and A.relu_backward(g, cache).tolist() == [0.0, 0.0, 3.0]
+        out, cache = A.sigmoid_forward(np.array([0.0]))
+        assert out[0] == 0.5 and A.sigmoid_backward(np.array([1.0]), cache)[0] == 0.25
+        out, cache = A.gelu_forward(np.array([1.0]))
+        assert abs(out[0] - 0.5 * (1 + math.erf(1 / math.sqrt(2)))) < 1e-15
+        for name in A.__all__:
+            if name.endswith("_forward"):
+                y, c = getattr(A, name)(x)
+                assert getattr(A, name[:-len("_forward")] + "_backward")(g, c).shape == (3,)
+    """,
+    "layers/linear.py": """
+        import numpy as np
+        import linear
+        x = np.array([[1.0, 2.0]])
+        w = np.array([[3.0, 4.0], [5.0, 6.0]])
+        out, cache = linear.linear_forward(x, w, np.array([0.5, -0.5]))
+        assert out.tolist() == [[11.5, 16.5]]  # 1*3 + 2*4 + 0.5, 1*5 + 2*6 - 0.5
+        gx, gw, gb = linear.linear_backward(np.array([[1.0, -1.0]]), cache)
+        assert gx.tolist() == [[-2.0, -2.0]] and gw.tolist() == [[1.0, 2.0], [-1.0, -2.0]] and gb.tolist() == [1.0, -1.0]
+    """,
+    "layers/losses.py": """
+        import math
+        import numpy as np
+        import losses as L
+        assert abs(L.logsumexp(np.array([0.0, 0.0])) - math.log(2.0)) < 1e-15
+        loss, cache = L.cross_entropy_forward(np.array([[0.0, 0.0]]), np.array([1]))
+        assert abs(loss - math.log(2.0)) < 1e-15 and L.cross_entropy_backward(1.0, cache).tolist() == [[0.5, -0.5]]
+        loss, cache = L.mse_loss_forward(np.array([1.0, 3.0]), np.array([0.0, 0.0]), reduction="sum")
+        assert loss == 10.0 and L.mse_loss_backward(1.0, cache).tolist() == [2.0, 6.0]
+        loss, cache = L.binary_cross_entropy_with_logits_forward(np.array([0.0]), np.array([1.0]))
+        assert abs(loss - math.log(2.0)) < 1e-15 and L.binary_cross_entropy_with_logits_backward(1.0, cache)[0] == -0.5
+    """,
+    "autograd/scalar.py": """
+        import scalar
+        a, b = scalar.Value(2.0), scalar.Value(3.0)
+        c = a * b + a  # dc/da = b + 1 = 4, dc/db = a = 2
+        c.backward()
+        assert c.data == 8.0 and a.grad == 4.0 and b.grad == 2.0
+        d = scalar.Dual(2.0, 1.0) * scalar.Dual(3.0)  # 3x at x = 2 with tangent dx = 1: value 6, derivative 3
+        assert d.value == 6.0 and d.tangent == 3.0
+    """,
+    "autograd/tensor.py": """
+        import numpy as np
+        import tensor
+        x = tensor.Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]))
+        y = (x * x).sum()  # d/dx sum x^2 = 2x
+        y.backward()
+        assert float(y.data) == 30.0 and x.grad.tolist() == [[2.0, 4.0], [6.0, 8.0]]
+        assert tensor.unbroadcast(np.ones((3, 2)), (2,)).tolist() == [3.0, 3.0]
+    """,
+}
+
+# Copying a whole folder: the package's __init__ (its relative imports included) works without dlmath.
+FOLDER_USES = {
+    "layers": "import layers.activations, layers.linear, layers.losses",
+    "autograd": """
+        import autograd
+        v = autograd.Value(1.5) * 2.0
+        v.backward()
+        assert v.data == 3.0 and autograd.Tensor([1.0]).shape == (1,)
+    """,
+}
+
+
+def _files():
+    return sorted(f"{folder}/{p.name}" for folder in FOLDERS for p in (PACKAGE / folder).glob("*.py")
+                  if p.name != "__init__.py")
+
+
+def _run(code, cwd):
+    return subprocess.run([sys.executable, "-c", BLOCK_DLMATH + textwrap.dedent(code)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_every_file_has_a_use():
+    """A new file in layers/ or autograd/ needs an entry in USES (so that it is checked alone too)."""
+    assert sorted(USES) == _files()
+
+
+@pytest.mark.parametrize("rel", _files())
+def test_file_works_alone(rel, tmp_path):
+    shutil.copy(PACKAGE / rel, tmp_path / Path(rel).name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [Path(rel).name]  # nothing else there
+    result = _run(USES[rel], tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_folder_works_alone(folder, tmp_path):
+    shutil.copytree(PACKAGE / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    result = _run(FOLDER_USES[folder], tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_blocked_package_really_is_blocked(tmp_path):
+    """The guard works: with dlmath blocked, importing it fails in the subprocess."""
+    result = _run("import dlmath.layers.activations", tmp_path)
+    assert result.returncode != 0 and "No module named 'dlmath" in result.stderr
