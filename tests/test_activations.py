@@ -316,7 +316,7 @@ def test_derivative_bounds(rng):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_integer_input_rejected(name):
     forward = CASES[name][0]
-    with pytest.raises(ValueError, match="x must be a floating-point array, got dtype int64"):
+    with pytest.raises(ValueError, match="^x must be a floating-point array, got dtype int64"):
         forward(np.arange(4, dtype=np.int64))
 
 
@@ -324,7 +324,7 @@ def test_integer_input_rejected(name):
 def test_bad_grad_shape_rejected(name):
     forward, backward, _, _ = CASES[name]
     _, cache = forward(np.linspace(-1, 1, 6).reshape(2, 3))
-    with pytest.raises(ValueError, match=r"grad_out must have the forward output's shape \(2, 3\), got \(3, 2\)"):
+    with pytest.raises(ValueError, match=r"^grad_out must have the forward output's shape \(2, 3\), got \(3, 2\)"):
         backward(np.ones((3, 2)), cache)
 
 
@@ -332,7 +332,7 @@ def test_bad_grad_shape_rejected(name):
 def test_integer_grad_rejected(name):
     forward, backward, _, _ = CASES[name]
     _, cache = forward(np.zeros(3))
-    with pytest.raises(ValueError, match="grad_out must be a floating-point array, got dtype int64"):
+    with pytest.raises(ValueError, match="^grad_out must be a floating-point array, got dtype int64"):
         backward(np.ones(3, dtype=np.int64), cache)
 
 
@@ -347,25 +347,25 @@ def test_options_are_keyword_only():
 
 @pytest.mark.parametrize("approximate", ["erf", "Tanh", None, 1, ["tanh"]])
 def test_bad_approximate_rejected(approximate):
-    with pytest.raises(ValueError, match=r"approximate must be 'none' or 'tanh', got"):
+    with pytest.raises(ValueError, match=r"^approximate must be 'none' or 'tanh', got"):
         A.gelu_forward(np.zeros(3), approximate=approximate)
 
 
 @pytest.mark.parametrize("beta", [0.0, -1.0, -0.0, float("nan"), float("inf"), "1", None, True, [1.0]])
 def test_bad_beta_rejected(beta):
-    with pytest.raises(ValueError, match="beta must be a finite positive number, got"):
+    with pytest.raises(ValueError, match="^beta must be a finite positive number, got"):
         A.softplus_forward(np.zeros(3), beta=beta)
 
 
 @pytest.mark.parametrize("threshold", [float("nan"), "20", None, False])
 def test_bad_threshold_rejected(threshold):
-    with pytest.raises(ValueError, match=r"threshold must be a real number other than NaN, got"):
+    with pytest.raises(ValueError, match=r"^threshold must be a real number other than NaN, got"):
         A.softplus_forward(np.zeros(3), threshold=threshold)
 
 
 @pytest.mark.parametrize("slope", [float("nan"), float("inf"), -float("inf"), "0.1", [0.1], None, True])
 def test_bad_negative_slope_rejected(slope):
-    with pytest.raises(ValueError, match="negative_slope must be a finite number, got"):
+    with pytest.raises(ValueError, match="^negative_slope must be a finite number, got"):
         A.leaky_relu_forward(np.zeros(3), negative_slope=slope)
 
 
@@ -405,14 +405,14 @@ def test_torch_agrees(name, rng):
     x = np.concatenate([6.0 * rng.standard_normal(200), np.linspace(-30, 30, 121),
                         [0.0, -0.0, 1e4, -1e4, np.nan, np.inf, -np.inf]])
     g = rng.standard_normal(x.shape)
-    out, cache = forward(x)
-    grad = backward(g, cache)
+    with np.errstate(invalid="ignore"):  # GELU at -inf: -inf * 0 = NaN, as torch
+        out, cache = forward(x)
+        grad = backward(g, cache)
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
     yt = _torch_functions(torch)[name](xt)
     yt.backward(torch.tensor(g, dtype=torch.float64))
     np.testing.assert_allclose(out, yt.detach().numpy(), rtol=1e-12, atol=1e-13, equal_nan=True)
-    finite = np.isfinite(x)  # torch's gradients at +-inf differ between ops (NaN or 0); not a convention
-    np.testing.assert_allclose(grad[finite], xt.grad.numpy()[finite], rtol=1e-12, atol=1e-13, equal_nan=True)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-12, atol=1e-13, equal_nan=True)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -146,29 +146,29 @@ def test_float32_stays_float32(rng):
 # ------------------------------------------------------------------------------------ bad input
 def test_value_errors(rng):
     x, w, b = rng.standard_normal((5, 3)), rng.standard_normal((4, 3)), rng.standard_normal(4)
-    with pytest.raises(ValueError, match=r"x must have shape \(\*, in\) with in = weight.shape\[1\] = 3, got x "
+    with pytest.raises(ValueError, match=r"^x must have shape \(\*, in\) with in = weight.shape\[1\] = 3, got x "
                                          r"of shape \(5, 2\) and weight of shape \(4, 3\)"):
         linear_forward(rng.standard_normal((5, 2)), w, b)
-    with pytest.raises(ValueError, match=r"x must have shape \(\*, in\)"):
+    with pytest.raises(ValueError, match=r"^x must have shape \(\*, in\)"):
         linear_forward(np.float64(1.0), rng.standard_normal((4, 1)))
-    with pytest.raises(ValueError, match=r"weight must have shape \(out, in\), got \(4, 3, 1\)"):
+    with pytest.raises(ValueError, match=r"^weight must have shape \(out, in\), got \(4, 3, 1\)"):
         linear_forward(x, rng.standard_normal((4, 3, 1)), b)
-    with pytest.raises(ValueError, match=r"weight must have shape \(out, in\), got \(3,\)"):
+    with pytest.raises(ValueError, match=r"^weight must have shape \(out, in\), got \(3,\)"):
         linear_forward(x, rng.standard_normal(3))
-    with pytest.raises(ValueError, match=r"bias must have shape \(out,\) = \(4,\), got shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"^bias must have shape \(out,\) = \(4,\), got shape \(3,\)"):
         linear_forward(x, w, rng.standard_normal(3))
-    with pytest.raises(ValueError, match=r"bias must have shape \(out,\) = \(4,\), got shape \(\)"):
+    with pytest.raises(ValueError, match=r"^bias must have shape \(out,\) = \(4,\), got shape \(\)"):
         linear_forward(x, w, np.float64(1.0))
-    with pytest.raises(ValueError, match="x must be a floating-point array, got dtype int64"):
+    with pytest.raises(ValueError, match="^x must be a floating-point array, got dtype int64"):
         linear_forward(np.ones((5, 3), dtype=np.int64), w, b)
-    with pytest.raises(ValueError, match="weight must be a floating-point array"):
+    with pytest.raises(ValueError, match="^weight must be a floating-point array"):
         linear_forward(x, np.ones((4, 3), dtype=np.int64), b)
-    with pytest.raises(ValueError, match="bias must be a floating-point array"):
+    with pytest.raises(ValueError, match="^bias must be a floating-point array"):
         linear_forward(x, w, np.ones(4, dtype=np.int64))
     out, cache = linear_forward(x, w, b)
-    with pytest.raises(ValueError, match=r"grad_out must have the output's shape \(5, 4\), got shape \(4, 5\)"):
+    with pytest.raises(ValueError, match=r"^grad_out must have the output's shape \(5, 4\), got shape \(4, 5\)"):
         linear_backward(rng.standard_normal((4, 5)), cache)
-    with pytest.raises(ValueError, match="grad_out must be a floating-point array, got dtype int64"):
+    with pytest.raises(ValueError, match="^grad_out must be a floating-point array, got dtype int64"):
         linear_backward(np.ones((5, 4), dtype=np.int64), cache)
 
 
@@ -177,11 +177,11 @@ def test_mixed_dtypes_raise(rng, which):
     """float32 with float64 raises, as F.linear does ('expected ... to have the same dtype')."""
     arrays = {"x": rng.standard_normal((5, 3)), "weight": rng.standard_normal((4, 3)), "bias": rng.standard_normal(4)}
     arrays[which] = arrays[which].astype(np.float32)
-    with pytest.raises(ValueError, match=r"x, weight and bias must have one dtype, got x float(32|64), "
+    with pytest.raises(ValueError, match=r"^x, weight and bias must have one dtype, got x float(32|64), "
                                          r"weight float(32|64), bias float(32|64)"):
         linear_forward(arrays["x"], arrays["weight"], arrays["bias"])
     if which != "bias":
-        with pytest.raises(ValueError, match="must have one dtype"):
+        with pytest.raises(ValueError, match="^x, weight and bias must have one dtype"):
             linear_forward(arrays["x"], arrays["weight"])
 
 
@@ -215,5 +215,5 @@ def test_torch_mixed_dtypes_raise_too():
     torch = pytest.importorskip("torch")
     with pytest.raises(RuntimeError):
         torch.nn.functional.linear(torch.ones(2, 3, dtype=torch.float32), torch.ones(4, 3, dtype=torch.float64))
-    with pytest.raises(ValueError, match="one dtype"):
+    with pytest.raises(ValueError, match="^x, weight and bias must have one dtype"):
         linear_forward(np.ones((2, 3), np.float32), np.ones((4, 3), np.float64))
