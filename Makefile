@@ -9,14 +9,17 @@ JBFLAGS := -W -n --keep-going
 TEX_PKGS := texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended tex-gyre latexmk lmodern
 # Extra dependency groups: `make test EXTRAS=book,test,torch` also installs the PyTorch oracle.
 EXTRAS ?= book,test
+# Chapters executed at a time (book/_ext/execute.py); pytest workers.
+JOBS ?= 2
+EXECUTE := $(BIN)/python book/_ext/execute.py --jobs $(JOBS)
 
-.PHONY: all venv html pdf test serve clean check-tex cache-check check-site help
+.PHONY: all venv execute html pdf test serve clean check-tex cache-check check-site help
 all: test html
 
 help:
 	@echo "make html   build the site into _build/html (strict: warnings, failing cells and bad references fail)"
 	@echo "make pdf    build the PDF into _build/latex/deep-learning-derived.pdf (needs: $(TEX_PKGS))"
-	@echo "make test   run the package tests and the book checks (every chapter executed)"
+	@echo "make test   run the package tests and the book checks (chapters executed once, shared with the build)"
 	@echo "make check-site  open every built page in headless Chromium, all outside requests blocked"
 	@echo "make serve  build the site if needed and serve it on http://localhost:8000"
 	@echo "make clean  remove _build (the venv stays; rm -rf .venv removes it)"
@@ -32,15 +35,18 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# jupyter-cache hashes only the code cells, and Sphinx re-reads only changed sources: when the package
-# changes, both the cached outputs and the saved environment are stale.
-cache-check:
-	@mkdir -p _build
-	@h=$$(find code -name '*.py' -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16); \
-	 if [ "$$(cat _build/.code-hash 2>/dev/null)" != "$$h" ]; then \
-	   echo "code/ changed: clearing the execution cache and the saved environment"; rm -rf _build/.jupyter_cache _build/.doctrees; echo $$h > _build/.code-hash; fi
+# Each chapter executes once per change, JOBS chapters at a time, into the cache the build reads
+# (_build/.jupyter_cache): book/_ext/execute.py. jupyter-cache hashes only the code cells, so the script
+# also clears the cache and Sphinx's saved environment when code/ changes, and removes a chapter's
+# cached execution when its display formulas (or book/macros.tex) change. Then the build finds every
+# chapter cached, and the tests read the cached outputs.
+cache-check: venv
+	@$(EXECUTE) --check-only
 
-html: venv cache-check
+execute: venv
+	@$(EXECUTE)
+
+html: execute
 	$(JB) build . $(JBFLAGS)
 	@echo "The site is in _build/html: open _build/html/index.html, or run 'make serve'."
 
@@ -49,14 +55,17 @@ check-tex:
 	 if [ -n "$$missing" ]; then echo "make pdf needs these Debian packages:$$missing"; \
 	   echo "install them with: sudo apt-get install -y$$missing"; exit 1; fi
 
-pdf: venv check-tex cache-check
+pdf: check-tex execute
 	$(JB) build . --builder pdflatex $(JBFLAGS)
 	@if pdftotext -v >/dev/null 2>&1 && pdftotext _build/latex/deep-learning-derived.pdf - | grep -n '??'; then \
 	   echo "the PDF has undefined references (??)"; exit 1; fi
 	@echo "The PDF is _build/latex/deep-learning-derived.pdf"
 
+# The chapters execute first (those not in the cache); the tests then read their outputs from the cache.
+# A chapter that fails there fails its test too, and the other tests still run.
 test: venv
-	$(BIN)/python -m pytest -n 2
+	@$(EXECUTE); status=$$?; \
+	 BOOK_EXECUTED=1 $(BIN)/python -m pytest -n $(JOBS) || status=1; exit $$status
 
 check-site: venv
 	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install -q -e ".[check]"

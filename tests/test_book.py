@@ -1,6 +1,8 @@
 """Book checks: the table of contents, the formula contract, the anatomy of each chapter, and every
-chapter executed from top to bottom (a failing cell or a failing SymPy check fails the test).
+chapter executed from top to bottom (a failing cell or a failing SymPy check fails the test), read from
+the execution that the book build uses.
 """
+import os
 import pathlib
 import re
 import sys
@@ -84,20 +86,31 @@ def test_chapter_anatomy(ch):
         assert re.search(r"\{numref\}`[^`]*" + re.escape(fig), text), f"{name}: figure {fig} is never referenced"
 
 
+@pytest.fixture(scope="module")
+def execution_cache():
+    """The build's execution cache, invalidated as the build invalidates it (code/ changed: all chapters)."""
+    execute = pytest.importorskip("execute", reason="book/_ext/execute.py needs the book dependencies")
+    execute.check_code(REPO / "_build", log=lambda msg: None)
+    return execute
+
+
 @pytest.mark.parametrize("ch", CHAPTERS, ids=CHAPTER_IDS)
-def test_chapter_executes(ch):
-    """Run every code cell of the chapter in a fresh kernel, as the book build does."""
-    jupytext = pytest.importorskip("jupytext")
-    nbclient = pytest.importorskip("nbclient")
-    nb = jupytext.read(ch.path)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(ch.path.parent)}})
-    client.execute()
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            assert out.get("output_type") != "error", f"{ch.path.name}: a cell raised {out.get('ename')}"
-            text = "".join(out.get("text", "")) + "".join(str(v) for v in out.get("data", {}).values())
-            if "Traceback (most recent call last)" in text or "Error in callback" in text:
-                pytest.fail(f"{ch.path.name}: an output holds a traceback (a figure or display that failed): {text[:300]}")
-            if out.get("name") == "stderr":
-                pytest.fail(f"{ch.path.name}: a cell wrote to stderr (the build fails on it): {out.get('text')[:300]}")
+def test_chapter_executes(ch, execution_cache):
+    """Every code cell of the chapter ran without error, nothing went to stderr, no output holds a
+    traceback. The outputs come from the execution the book build uses (_build/.jupyter_cache, filled
+    by book/_ext/execute.py, which `make test` and `make html` run first): a chapter is not executed a
+    second time. A chapter missing from the cache (pytest run alone) is executed here, into that cache."""
+    execute = execution_cache
+    nb = execute.cached_notebook(ch.path)
+    if nb is None and os.environ.get("BOOK_EXECUTED"):  # make test executed it just before: it failed
+        tb = execute.stored_failure(ch.path) or "(see the output of book/_ext/execute.py above)"
+        pytest.fail(f"{ch.path.name} failed when `make test` executed it:\n{tb}", pytrace=False)
+    if nb is None:
+        threads = 1 if os.environ.get("PYTEST_XDIST_WORKER") else None  # xdist: one chapter per core
+        (outcome,) = execute.run([ch.path], jobs=1, check_package=False, log=lambda msg: None, threads=threads)
+        if outcome.status == "failed":
+            pytest.fail(outcome.message, pytrace=False)
+        nb = execute.cached_notebook(ch.path)
+    problems = execute.output_problems(nb)
+    if problems:
+        pytest.fail(f"{ch.path.name}:\n  " + "\n  ".join(problems), pytrace=False)
