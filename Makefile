@@ -36,18 +36,18 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # Each chapter executes once per change, JOBS chapters at a time, into the cache the build reads
-# (_build/.jupyter_cache): book/_ext/execute.py. jupyter-cache hashes only the code cells, so the script
-# also clears the cache and Sphinx's saved environment when code/ changes, and removes a chapter's
-# cached execution when its display formulas (or book/macros.tex) change. Then the build finds every
-# chapter cached, and the tests read the cached outputs.
+# (_build/.jupyter_cache): book/_ext/execute.py, a script (make test) and a Sphinx extension (the build
+# executes the missing chapters in parallel while it reads the other pages). jupyter-cache hashes only
+# the code cells, so cache-check clears the cache and Sphinx's saved environment when code/ changes, and
+# removes a chapter's cached execution when its display formulas (or book/macros.tex) change.
 cache-check: venv
 	@$(EXECUTE) --check-only
 
 execute: venv
 	@$(EXECUTE)
 
-html: execute
-	$(JB) build . $(JBFLAGS)
+html: venv cache-check
+	BOOK_JOBS=$(JOBS) $(JB) build . $(JBFLAGS)
 	@echo "The site is in _build/html: open _build/html/index.html, or run 'make serve'."
 
 check-tex:
@@ -55,8 +55,8 @@ check-tex:
 	 if [ -n "$$missing" ]; then echo "make pdf needs these Debian packages:$$missing"; \
 	   echo "install them with: sudo apt-get install -y$$missing"; exit 1; fi
 
-pdf: check-tex execute
-	$(JB) build . --builder pdflatex $(JBFLAGS)
+pdf: venv check-tex cache-check
+	BOOK_JOBS=$(JOBS) $(JB) build . --builder pdflatex $(JBFLAGS)
 	@if pdftotext -v >/dev/null 2>&1 && pdftotext _build/latex/deep-learning-derived.pdf - | grep -n '??'; then \
 	   echo "the PDF has undefined references (??)"; exit 1; fi
 	@echo "The PDF is _build/latex/deep-learning-derived.pdf"

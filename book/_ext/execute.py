@@ -152,16 +152,19 @@ def code_hash(repo: pathlib.Path = REPO) -> str:
     return h.hexdigest()[:16]
 
 
-def check_code(build_dir: pathlib.Path, repo: pathlib.Path = REPO, log=print) -> bool:
-    """When code/ changed: clear the execution cache and Sphinx's saved environment. True if cleared."""
+def check_code(build_dir: pathlib.Path, repo: pathlib.Path = REPO, log=print, doctrees: bool = True) -> bool:
+    """When code/ changed: clear the execution cache and (``doctrees``) Sphinx's saved environment.
+
+    True if cleared. Inside a running Sphinx build the environment is already loaded: there the
+    chapters are marked outdated instead (:func:`on_env_get_outdated`)."""
     stamp = build_dir / CODE_HASH_FILE
     h = code_hash(repo)
     with locked(build_dir):
         old = stamp.read_text().strip() if stamp.exists() else None
         if old == h:
             return False
-        log("code/ changed: clearing the execution cache and the saved environment")
-        for sub in (".jupyter_cache", ".doctrees"):
+        log("code/ changed: clearing the execution cache" + (" and the saved environment" if doctrees else ""))
+        for sub in (".jupyter_cache", ".doctrees") if doctrees else (".jupyter_cache",):
             shutil.rmtree(build_dir / sub, ignore_errors=True)
         stamp.write_text(h + "\n")
     return True
@@ -321,6 +324,125 @@ class Outcome:
     message: str = ""
 
 
+def _schedule(pages, seconds: dict, jobs: int):
+    """Longest first on ``jobs`` workers; returns (submission order, expected completion order)."""
+    order = sorted(pages, key=lambda p: -seconds[p])
+    free, done = [0.0] * max(1, jobs), []
+    for p in order:
+        k = free.index(min(free))
+        free[k] += seconds[p]
+        done.append((free[k], p))
+    return order, [p for _, p in sorted(done, key=lambda x: x[0])]
+
+
+class Execution:
+    """The chapters missing from the cache, executing in the background ``jobs`` at a time.
+
+    Each executed notebook is stored in the cache (in this process) when :meth:`result` collects it.
+    """
+
+    def __init__(self, pages, build_dir: pathlib.Path, st: Settings, jobs: int = 2, repo: pathlib.Path = REPO,
+                 log=print, threads: int | None = None):
+        self.repo, self.build_dir, self.st, self.log = pathlib.Path(repo).resolve(), pathlib.Path(build_dir), st, log
+        self.pages = [pathlib.Path(p).resolve() for p in pages]
+        self.cache = _cache(self.build_dir)
+        self.notebooks = {p: read_notebook(p, st) for p in self.pages}
+        self.docname = {p: p.relative_to(self.repo).with_suffix("").as_posix() for p in self.pages}
+        current = [(self.docname[p], r) for p in self.pages
+                   if (r := _record_for(self.cache, self.notebooks[p][0])) is not None]
+        invalidate_displays(self.pages, self.build_dir, self.repo, log, extra_records=current)
+        state = load_state(self.build_dir)
+        todo = [p for p in self.pages if _record_for(self.cache, self.notebooks[p][0]) is None]
+        guess = {p: state.get(self.docname[p], {}).get("seconds", p.stat().st_size / 2000) for p in todo}
+        self.jobs = max(1, min(jobs, len(todo) or 1))
+        self.todo, self.completion_order = _schedule(todo, guess, self.jobs)
+        self.threads = threads or max(1, (os.cpu_count() or 1) // self.jobs)
+        self.outcomes = {p: Outcome(p, "cached") for p in self.pages if p not in todo}
+        self.futures, self.pool, self.started = {}, None, None
+
+    def start(self):
+        from jupyter_cache.cache.db import NbProjectRecord
+
+        if not self.todo:
+            return self
+        self.log(f"executing {len(self.todo)} of {len(self.pages)} chapters, {self.jobs} at a time: "
+                 + ", ".join(p.name for p in self.todo))
+        self.started = time.perf_counter()
+        self.pool = cf.ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"))
+        for p in self.todo:
+            nb, read_fmt = self.notebooks[p]
+            # as MyST-NB does: register the file in the cache's project, then execute it in its folder
+            stage = self.cache.add_nb_to_project(os.path.abspath(p), read_data=read_fmt) if read_fmt \
+                else self.cache.add_nb_to_project(os.path.abspath(p))
+            NbProjectRecord.remove_tracebacks([stage.pk], self.cache.db)
+            fut = self.pool.submit(_execute_worker, nb, str(p.parent), self.st.timeout, self.st.allow_errors,
+                                   self.threads)
+            self.futures[p] = (fut, stage)
+        return self
+
+    def pending(self, page) -> bool:
+        return pathlib.Path(page).resolve() in self.futures and pathlib.Path(page).resolve() not in self.outcomes
+
+    def result(self, page) -> Outcome:
+        """Wait for the chapter, store its execution in the cache, and say how it went."""
+        from jupyter_cache.base import CacheBundleIn
+        from jupyter_cache.cache.db import NbProjectRecord
+
+        p = pathlib.Path(page).resolve()
+        if p in self.outcomes:
+            return self.outcomes[p]
+        fut, stage = self.futures[p]
+        rel = p.relative_to(self.repo)
+        try:
+            nb, seconds, err = fut.result()
+        except Exception:  # the worker itself broke (a kernel that does not start, ...)
+            out = Outcome(p, "failed", 0.0, f"{rel}: could not be executed:\n{traceback.format_exc()}")
+            self.log(out.message)
+        else:
+            if err is not None:
+                i, line = _failed_cell(nb)
+                where = f"cell {i + 1}, line {line}" if i is not None else "a cell"
+                NbProjectRecord.set_traceback(stage.uri, err, self.cache.db)
+                out = Outcome(p, "failed", seconds, f"{rel}: {where} failed ({seconds:.1f} s):\n{err}")
+                self.log(f"FAILED {out.message}")
+            else:
+                self.cache.cache_notebook_bundle(
+                    CacheBundleIn(nb, stage.uri, data={"execution_seconds": seconds}),
+                    check_validity=False, overwrite=True)
+                out = Outcome(p, "executed", seconds)
+                with locked(self.build_dir):  # the run times order the next run, longest first
+                    state = load_state(self.build_dir)
+                    state.setdefault(self.docname[p], {})["seconds"] = round(seconds, 2)
+                    save_state(self.build_dir, state)
+                note = " (over the one-minute budget of a chapter)" if seconds > 60 else ""
+                self.log(f"executed {rel} in {seconds:.1f} s{note}")
+        self.outcomes[p] = out
+        return out
+
+    def results(self):
+        """Every chapter's outcome, collecting the executions as they complete."""
+        by_future = {fut: p for p, (fut, _) in self.futures.items()}
+        for fut in cf.as_completed(by_future):
+            self.result(by_future[fut])
+        self.close()
+        return [self.outcomes[p] for p in self.pages]
+
+    def abort(self):
+        """Start nothing more; keep what finished (in the cache), wait for what runs."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        for p, (fut, _) in self.futures.items():
+            if fut.done() and not fut.cancelled() and p not in self.outcomes:
+                self.result(p)
+        self.close()
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+            self.log(f"executed in {time.perf_counter() - self.started:.1f} s of wall time")
+
+
 def run(pages=None, build_dir: pathlib.Path = REPO / "_build", jobs: int = 2, repo: pathlib.Path = REPO,
         log=print, check_package: bool = True, threads: int | None = None) -> list[Outcome]:
     """Invalidate, execute every chapter missing from the cache (``jobs`` at a time), check all outputs.
@@ -328,81 +450,115 @@ def run(pages=None, build_dir: pathlib.Path = REPO / "_build", jobs: int = 2, re
     ``threads``: BLAS threads per chapter (default: the cores shared among the jobs; a value already
     set in the environment wins).
     """
-    from jupyter_cache.base import CacheBundleIn
-    from jupyter_cache.cache.db import NbProjectRecord
-
     build_dir = pathlib.Path(build_dir)
     if check_package:
         check_code(build_dir, repo, log)
     st = settings(repo)
     pages = [pathlib.Path(p).resolve() for p in (pages or chapter_pages(repo))]
-    cache = _cache(build_dir)
-    notebooks = {p: read_notebook(p, st) for p in pages}
-    docname = {p: p.relative_to(repo).with_suffix("").as_posix() for p in pages}
-    current = [(docname[p], r) for p in pages if (r := _record_for(cache, notebooks[p][0])) is not None]
-    invalidate_displays(pages, build_dir, repo, log, extra_records=current)
-
-    state = load_state(build_dir)
-    todo = [p for p in pages if _record_for(cache, notebooks[p][0]) is None]
-    todo.sort(key=lambda p: -state.get(docname[p], {}).get("seconds", p.stat().st_size / 2000))
-    outcomes = {p: Outcome(p, "cached") for p in pages if p not in todo}
-    timings = {}
-    if todo:
-        log(f"executing {len(todo)} of {len(pages)} chapters, {min(jobs, len(todo))} at a time: "
-            + ", ".join(p.name for p in todo))
-    start = time.perf_counter()
-    threads = threads or max(1, (os.cpu_count() or 1) // max(1, min(jobs, len(todo) or 1)))
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo) or 1)), mp_context=ctx) as pool:
-        futures = {}
-        for p in todo:
-            nb, read_fmt = notebooks[p]
-            # as MyST-NB does: register the file in the cache's project, then execute in its folder
-            stage = cache.add_nb_to_project(os.path.abspath(p), read_data=read_fmt) if read_fmt \
-                else cache.add_nb_to_project(os.path.abspath(p))
-            NbProjectRecord.remove_tracebacks([stage.pk], cache.db)
-            cwd = p.parent
-            futures[pool.submit(_execute_worker, nb, str(cwd), st.timeout, st.allow_errors, threads)] = (p, stage)
-        for fut in cf.as_completed(futures):
-            p, stage = futures[fut]
-            rel = p.relative_to(repo)
-            try:
-                nb, seconds, err = fut.result()
-            except Exception:  # the worker itself broke (kernel failed to start, ...)
-                outcomes[p] = Outcome(p, "failed", 0.0, f"{rel}: could not be executed:\n{traceback.format_exc()}")
-                log(outcomes[p].message)
-                continue
-            if err is not None:
-                i, line = _failed_cell(nb)
-                where = f"cell {i + 1}, line {line}" if i is not None else "a cell"
-                NbProjectRecord.set_traceback(stage.uri, err, cache.db)
-                outcomes[p] = Outcome(p, "failed", seconds, f"{rel}: {where} failed:\n{err}")
-                log(f"FAILED {rel} ({seconds:.1f} s), {where}:\n{err}")
-                continue
-            cache.cache_notebook_bundle(CacheBundleIn(nb, stage.uri, data={"execution_seconds": seconds}),
-                                        check_validity=False, overwrite=True)
-            timings[docname[p]] = round(seconds, 2)
-            outcomes[p] = Outcome(p, "executed", seconds)
-            log(f"executed {rel} in {seconds:.1f} s")
-    if timings:  # the run times order the next run, longest first
-        with locked(build_dir):
-            fresh = load_state(build_dir)
-            for doc, seconds in timings.items():
-                fresh.setdefault(doc, {})["seconds"] = seconds
-            save_state(build_dir, fresh)
-    if todo:
-        log(f"executed in {time.perf_counter() - start:.1f} s of wall time")
+    outcomes = Execution(pages, build_dir, st, jobs, repo, log, threads).start().results()
     # check every chapter's outputs, cached or fresh, as the strict build does
-    for p in pages:
-        if outcomes[p].status == "failed":
+    for k, o in enumerate(outcomes):
+        if o.status == "failed":
             continue
-        merged = cached_notebook(p, build_dir, st)
+        merged = cached_notebook(o.page, build_dir, st)
         problems = output_problems(merged) if merged is not None else ["not in the cache after execution"]
         if problems:
-            outcomes[p] = Outcome(p, "failed", outcomes[p].seconds,
-                                  f"{p.relative_to(repo)}:\n  " + "\n  ".join(problems))
-            log(outcomes[p].message)
-    return [outcomes[p] for p in pages]
+            outcomes[k] = Outcome(o.page, "failed", o.seconds,
+                                  f"{o.page.relative_to(pathlib.Path(repo).resolve())}:\n  " + "\n  ".join(problems))
+            log(outcomes[k].message)
+    return outcomes
+
+
+# ----------------------------------------------------------------------------- Sphinx
+# The same, inside `jupyter-book build` (the extension is listed in _config.yml): chapters without a
+# cached execution start executing in parallel before Sphinx reads the first page, Sphinx reads the
+# other pages meanwhile, and waits for a chapter only when it comes to read it. So a plain
+# `jupyter-book build .` (and build_one.py) also invalidates on code and display changes and executes
+# in parallel; under `make html` the Makefile has already invalidated.
+_EXECUTIONS = {}
+
+
+def _sphinx_settings(env) -> Settings | None:
+    nb = getattr(env, "mystnb_config", None)
+    if nb is None or nb.execution_mode != "cache" or nb.execution_in_temp or not nb.execution_cache_path:
+        return None  # MyST-NB executes, as configured
+    return Settings(env.myst_config, nb, nb.execution_timeout, nb.execution_allow_errors, nb.execution_in_temp)
+
+
+def _notebook_pages(env, docnames) -> dict:
+    from myst_nb.core.read import is_myst_markdown_notebook
+
+    out = {}
+    for d in docnames:
+        path = pathlib.Path(env.doc2path(d))
+        if path.suffix == ".md" and path.is_file() and is_myst_markdown_notebook(path.read_text(encoding="utf8")):
+            out[d] = path
+    return out
+
+
+def _logger():
+    from sphinx.util import logging
+
+    return logging.getLogger("execute").info
+
+
+def on_env_get_outdated(app, env, added, changed, removed):
+    """Invalidate (code/, displays), and re-read the unchanged chapters whose cached execution is gone."""
+    st = _sphinx_settings(env)
+    if st is None:
+        return []
+    build_dir, repo, log = pathlib.Path(st.nb_config.execution_cache_path).parent, pathlib.Path(app.srcdir), _logger()
+    check_code(build_dir, repo, log, doctrees=False)
+    pages = _notebook_pages(env, sorted(env.found_docs))
+    invalidate_displays(list(pages.values()), build_dir, repo, log)
+    cache = _cache(build_dir)
+    return [d for d, p in pages.items() if d not in added and d not in changed
+            and _record_for(cache, read_notebook(p, st)[0]) is None]
+
+
+def on_env_before_read_docs(app, env, docnames):
+    """Start the missing executions; read the other pages first, the chapters in order of completion."""
+    st = _sphinx_settings(env)
+    if st is None:
+        return
+    pages = _notebook_pages(env, docnames)
+    if not pages:
+        return
+    build_dir = pathlib.Path(st.nb_config.execution_cache_path).parent
+    ex = Execution(list(pages.values()), build_dir, st, int(os.environ.get("BOOK_JOBS", "2")),
+                   pathlib.Path(app.srcdir), _logger()).start()
+    _EXECUTIONS[id(app)] = ex
+    rank = {p: k for k, p in enumerate(ex.completion_order)}
+    key = {d: (0, 0) if d not in pages else (1, rank.get(pages[d].resolve(), -1)) for d in docnames}
+    docnames.sort(key=lambda d: key[d])  # stable: the other pages keep their order
+
+
+def on_source_read(app, docname, source):
+    ex = _EXECUTIONS.get(id(app))
+    if ex is None:
+        return
+    path = pathlib.Path(app.env.doc2path(docname))
+    if ex.pending(path):
+        outcome = ex.result(path)
+        if outcome.status == "failed":
+            ex.abort()
+            from sphinx.errors import ExtensionError
+
+            raise ExtensionError(f"a chapter failed to execute: {outcome.message}")
+
+
+def on_build_finished(app, exception):
+    ex = _EXECUTIONS.pop(id(app), None)
+    if ex is not None:
+        ex.abort() if exception else ex.close()
+
+
+def setup(app):
+    app.connect("env-get-outdated", on_env_get_outdated)
+    app.connect("env-before-read-docs", on_env_before_read_docs, priority=400)  # before dlbook's ordering
+    app.connect("source-read", on_source_read)
+    app.connect("build-finished", on_build_finished)
+    return {"version": "0.1", "parallel_read_safe": False, "parallel_write_safe": True}
 
 
 def main(argv=None) -> int:
