@@ -239,6 +239,26 @@ def test_empty_batch(reduction, expected):
         assert backward(np.zeros(loss.shape), cache).shape == x.shape
 
 
+@pytest.mark.parametrize("eps", [0.0, 0.3])
+def test_single_class(eps):
+    """C = 1: log softmax of one logit is 0, so the loss and its gradient are 0 whatever the logit."""
+    x = np.array([[3.0], [-7.0]])
+    loss, cache = L.cross_entropy_forward(x, np.array([0, 0]), reduction="none", label_smoothing=eps)
+    np.testing.assert_array_equal(loss, [0.0, 0.0])
+    np.testing.assert_array_equal(L.cross_entropy_backward(np.array([1.5, -2.0]), cache), [[0.0], [0.0]])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_one_element(reduction):
+    """n = 1: "mean" and "sum" agree, and the gradient is not divided by anything."""
+    x, y = np.array([[2.0]]), np.array([[0.5]])
+    loss, cache = L.mse_loss_forward(x, y, reduction=reduction)
+    assert loss == 2.25 and L.mse_loss_backward(2.0, cache)[0, 0] == 6.0  # 2 (2 - 0.5) * 2
+    loss, cache = L.cross_entropy_forward(np.array([[0.0, 0.0]]), np.array([0]), reduction=reduction)
+    assert abs(loss - math.log(2.0)) < 1e-15
+    np.testing.assert_array_equal(L.cross_entropy_backward(2.0, cache), [[-1.0, 1.0]])  # 2 (p - onehot)
+
+
 def test_label_smoothing_with_masked_logit():
     """A -inf logit: without smoothing its class just has probability 0; with smoothing the loss is +inf."""
     x = np.array([[0.0, -np.inf, 1.0]])
