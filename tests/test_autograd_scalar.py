@@ -372,3 +372,40 @@ def test_dual_pow_domain_errors_match_value():
             Value(base) ** p
         with pytest.raises(ValueError):
             Dual(base, 1.0) ** p
+
+
+ERRORS = [  # (call, the exact message: the message names what was expected and what was received)
+    (lambda: Value("a"), "Value data must be a real number, got str 'a'"),
+    (lambda: Value(float("inf")), "Value data must be finite, got inf"),
+    (lambda: Value(1.0) + "a", "an operand of a Value must be a Value or a real number, got str"),
+    (lambda: Value(1.0) ** Value(2.0), "the exponent of a Value must be a real number (a constant), got Value"),
+    (lambda: Value(-2.0) ** 0.5, "a negative base -2.0 with a non-integer exponent 0.5 has no real power"),
+    (lambda: Value(0.0) ** 0.5, "x**0.5 has no finite derivative at x = 0"),
+    (lambda: Value(1.0) / 0.0, "division of a Value by zero"),
+    (lambda: Value(-1.0).log(), "log needs a positive argument, got -1.0"),
+    (lambda: Value(1.0).backward("one"), "the seed gradient must be a real number, got str 'one'"),
+    (lambda: Dual(1.0) + "a", "an operand of a Dual must be a Dual or a real number, got str"),
+    (lambda: Dual(1.0) / 0.0, "division of a Dual by zero"),
+    (lambda: Dual(1.0) ** "2", "the exponent of a Dual must be a real number, got str"),
+    (lambda: Dual(-2.0) ** 0.5, "a negative base -2.0 with a non-integer exponent 0.5 has no real power"),
+    (lambda: Dual(0.0) ** 0.5, "x**0.5 has no finite derivative at x = 0"),
+    (lambda: Dual(0.0).log(), "log needs a positive argument, got 0.0"),
+    (lambda: Dual(1.0, float("nan")), "Dual tangent must be finite, got nan"),
+]
+
+
+@pytest.mark.parametrize("call, message", ERRORS, ids=[m[:40] for _, m in ERRORS])
+def test_error_messages_exactly(call, message):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value) == message
+
+
+def test_repr_and_default_label():
+    v = Value(2.0)
+    assert v.label == "" and v.op == "" and v.parents == ()
+    assert repr(v) == "Value(data=2, grad=0)"
+    w = v * 1.5
+    w.backward()
+    assert repr(w) == "Value(data=3, grad=1, op='*')"
+    assert repr(Dual(0.5, -2.0)) == "Dual(0.5, -2)"

@@ -607,3 +607,54 @@ def test_topological_order_is_the_same_function_in_both_engines():
         for p in node.parents:
             assert position[id(p)] < position[id(node)]
     assert {id(n) for n in order} >= {id(a), id(b), id(c)}
+
+
+ERRORS = [  # (call, the exact message)
+    (lambda: unbroadcast(np.ones((3, 4)), (2, 4)), "a gradient of shape (3, 4) cannot come from broadcasting shape (2, 4)"),
+    (lambda: Tensor(np.array(["a"])), "Tensor data must be real numbers (converted to float64), got dtype <U1"),
+    (lambda: Tensor(np.ones((2, 3))).sum(dim=2), "dim 2 is out of range for a tensor with 2 dimensions"),
+    (lambda: Tensor(np.ones(2)) + "x", "an operand of a Tensor must be a Tensor, an array or a real number, got str"),
+    (lambda: Tensor(np.ones((2, 3))) * np.ones(4), "*: shapes (2, 3) and (4,) do not broadcast"),
+    (lambda: Tensor(np.ones(2)) / np.array([1.0, 0.0]), "division of a Tensor by an array with a zero entry"),
+    (lambda: Tensor(np.ones(2)) ** "2", "the exponent of a Tensor must be a real number, got str"),
+    (lambda: Tensor(np.array([-1.0])) ** 0.5, "a negative entry with the non-integer exponent 0.5 has no real power"),
+    (lambda: Tensor(np.array([0.0])) ** 0.5, "x**0.5 has no finite derivative at a zero entry"),
+    (lambda: Tensor(np.ones(2)) @ Tensor(2.0), "@ needs operands with at least one dimension, got shapes (2,) and ()"),
+    (lambda: Tensor(np.ones((2, 3))) @ np.ones((2, 3)), "@: inner dimensions differ, (2, 3) and (2, 3)"),
+    (lambda: Tensor(np.ones((0, 3))).mean(dim=0), "mean over an empty axis"),
+    (lambda: Tensor(np.ones((0, 3))).amax(), "max of an empty tensor"),
+    (lambda: Tensor(np.ones(6)).reshape(4, 2), "cannot reshape a tensor of shape (6,) into (4, 2)"),
+    (lambda: Tensor(np.ones((2, 3))).permute(0, 0), "permute needs a permutation of the 2 axes, got (0, 0)"),
+    (lambda: Tensor(np.ones((2, 3))).transpose(0, 2), "transpose: dims 0 and 2 are not axes of a tensor with 2 dimensions"),
+    (lambda: Tensor(np.array([1.0, -1.0])).log(), "log needs positive entries"),
+    (lambda: Tensor(np.ones(2), requires_grad=False).sum().backward(),
+     "backward() on a tensor that does not require a gradient"),
+    (lambda: Tensor(np.ones((2, 3))).backward(), "backward() of a tensor of shape (2, 3) needs an explicit gradient"),
+    (lambda: Tensor(np.ones((2, 3))).backward(np.ones(3)), "the seed gradient must have shape (2, 3), got (3,)"),
+]
+
+
+@pytest.mark.parametrize("call, message", ERRORS, ids=[m[:40] for _, m in ERRORS])
+def test_error_messages_exactly(call, message):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value) == message
+
+
+def test_repr_shape_and_node_fields():
+    t = Tensor([[1.0, 2.5]], label="w")
+    assert t.shape == (1, 2) and t.ndim == 2 and t.size == 2 and t.label == "w" and t.op == ""
+    assert repr(t) == "Tensor(shape=(1, 2), op='', data=[[1.  2.5]])"
+    u = t * 2.0
+    assert u.op == "*" and u.parents[0] is t and u.parents[1].requires_grad is False
+    assert repr(u) == "Tensor(shape=(1, 2), op='*', data=[[2. 5.]])"
+
+
+def test_negative_dims_down_to_minus_ndim(rng):
+    """dim = -ndim is the first axis (valid); dim = ndim and dim = -ndim - 1 are out of range."""
+    x = rng.standard_normal((2, 3))
+    np.testing.assert_allclose(Tensor(x).sum(dim=-2).data, x.sum(axis=0), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(Tensor(x).amax(dim=(-2, -1)).data, x.max(), rtol=0, atol=0)
+    for bad in (2, -3):
+        with pytest.raises(ValueError, match="out of range"):
+            Tensor(x).mean(dim=bad)
