@@ -266,3 +266,39 @@ def test_bad_inputs(rng):
         lr.sgd(X, y, lr=0.1, n_steps=5, batch_size=2, rng=0)
     with pytest.raises(ValueError, match=r"lr\(0\) must be a positive"):
         lr.sgd(X, y, lr=lambda k: 0.0, n_steps=5, batch_size=2, rng=rng)
+
+
+def test_error_messages_exactly(rng):
+    X, y = make_data(rng, N=10, d=2)
+    cases = [
+        (lambda: lr.fit_normal_equations(X[:, 0], y), "X must be a 2-D array of shape (N, d), got shape (10,)"),
+        (lambda: lr.fit_normal_equations(X.astype(np.int64), y), "X must be a floating-point array, got dtype int64"),
+        (lambda: lr.predict(np.zeros((0, 2)), np.zeros(2)), "X needs at least one row and one column, got shape (0, 2)"),
+        (lambda: lr.mse_loss(X, y[:-1], np.zeros(2)), "y must have shape (10,) to match X of shape (10, 2), got shape (9,)"),
+        (lambda: lr.mse_loss(X, y.astype(np.int64), np.zeros(2)), "y must be a floating-point array, got dtype int64"),
+        (lambda: lr.mse_loss_grad(X, y, np.zeros(3)), "w must have shape (2,), got shape (3,)"),
+        (lambda: lr.fit_gradient_descent(X, y, lr=-0.1), "lr must be a positive finite number, got -0.1"),
+        (lambda: lr.fit_gradient_descent(X, y, n_steps=-1), "n_steps must be a non-negative integer, got -1"),
+        (lambda: lr.fit_gradient_descent(X, y, tol=-1.0), "tol must be a non-negative finite number, got -1.0"),
+        (lambda: lr.sgd(X, y, lr=0.1, n_steps=5, batch_size=0, rng=rng), "batch_size must be a positive integer, got 0"),
+        (lambda: lr.sgd(X, y, lr=0.1, n_steps=5, batch_size=11, rng=rng), "batch_size must be at most N = 10, got 11"),
+        (lambda: lr.sgd(X, y, lr=0.1, n_steps=5, batch_size=2, rng=0), "rng must be a numpy.random.Generator, got int"),
+        (lambda: lr.sgd(X, y, lr=lambda k: -1.0, n_steps=5, batch_size=2, rng=rng), "lr(0) must be a positive finite number, got -1.0"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == message
+
+
+def test_validation_boundaries(rng):
+    """Zero steps, zero tolerance and a batch of all N examples are valid; a bool is not a count."""
+    X, y = make_data(rng, N=6, d=2)
+    w, b, hist = lr.fit_gradient_descent(X, y, n_steps=0, tol=0.0)
+    assert hist.shape == (1,) and np.all(w == 0) and b == 0.0
+    w, b, hist = lr.sgd(X, y, lr=0.01, n_steps=0, batch_size=6, rng=rng)
+    assert hist.shape == (1,) and np.all(w == 0)
+    with pytest.raises(ValueError, match="n_steps"):
+        lr.fit_gradient_descent(X, y, n_steps=True)
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        lr.fit_gradient_descent(X, y, lr=0.0)

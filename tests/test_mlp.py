@@ -428,3 +428,46 @@ def test_loss_value_errors(rng):
         mlp_forward(params, x, "tanh")  # options are keyword-only
     with pytest.raises(TypeError):
         sgd_update(params, params, params, 0.1)
+
+
+def _messages_cases():
+    r = np.random.default_rng(0)
+    p = init_mlp([2, 3, 2], r)
+    x, y = make_xor()
+    return [
+        (lambda: mlp_forward(p, x, activation="swish"),
+         "activation must be one of ['gelu', 'identity', 'leaky_relu', 'relu', 'sigmoid', 'softplus', 'tanh'], "
+         "got 'swish'"),
+        (lambda: mlp_loss_and_grads(p, x, y, loss="hinge"),
+         "loss must be one of ['binary_cross_entropy_with_logits', 'cross_entropy', 'mse_loss'], got 'hinge'"),
+        (lambda: mlp_forward({"W1": p["W1"], "b2": p["b2"]}, x), "params must hold W1, b1, ..., WL, bL, got keys ['W1', 'b2']"),
+        (lambda: init_mlp([2, 0], r), "layer_sizes must be at least two positive integers [d, ..., C], got [2, 0]"),
+        (lambda: init_mlp([2, 3], 5), "rng must be a numpy.random.Generator, got int"),
+        (lambda: init_mlp([2, 3], r, init="lecun"), "init must be 'he' or 'xavier', got 'lecun'"),
+        (lambda: train(p, x, y, x, y, epochs=1.5, batch_size=4, lr=0.1, rng=r), "epochs must be a positive integer, got 1.5"),
+        (lambda: train(p, x, y, x, y, epochs=1, batch_size=4, lr=0, rng=r), "lr must be a positive number, got 0"),
+        (lambda: train(p, x, y, x, y, epochs=1, batch_size=4, lr=0.1, momentum=-0.1, rng=r),
+         "momentum must be in [0, 1), got -0.1"),
+        (lambda: train(p, x, y, x, y, epochs=1, batch_size=4, lr=0.1, rng="seed"),
+         "rng must be a numpy.random.Generator, got str"),
+    ]
+
+
+def test_error_messages_exactly():
+    for call, message in _messages_cases():
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == message
+
+
+def test_validation_boundaries(rng):
+    """The smallest valid values pass: one epoch, momentum 0, a network without hidden layers."""
+    x, y = make_xor()
+    p = init_mlp([2, 2], rng)                               # one Linear layer
+    assert list(p) == ["W1", "b1"]
+    p2, hist = train(p, x, y, x, y, epochs=1, batch_size=1, lr=1e-3, momentum=0.0, rng=rng)
+    assert len(hist["train_loss"]) == 1 and p2["W1"].shape == (2, 2)
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        train(p, x, y, x, y, epochs=True, batch_size=1, lr=1e-3, rng=rng)   # a bool is not an epoch count
+    with pytest.raises(ValueError, match="layer_sizes"):
+        init_mlp([2, True], rng)

@@ -99,3 +99,37 @@ def test_score_zero_counts_as_a_mistake_for_either_label():
         assert res["mistakes"] == 1
         assert np.array_equal(res["weight"], first_label * X[0]) and res["bias"] == float(first_label)
     assert np.array_equal(P.perceptron_predict(X, np.zeros(2), 0.0), np.array([-1, -1]))
+
+
+def test_error_messages_exactly():
+    X, y = make_xor()
+    cases = [
+        (lambda: P.perceptron_train(X.astype(int), 2 * y - 1),
+         "X must be a float array of shape (N, d), got dtype int64 and shape (4, 2)"),
+        (lambda: P.perceptron_train(X, np.ones(3)), "y must have shape (N,) = (4,), got shape (3,)"),
+        (lambda: P.perceptron_train(X, y), "y must hold labels -1 and +1 only, got the values [0 1]"),
+        (lambda: P.perceptron_train(X, 2 * y - 1, max_epochs=0), "max_epochs must be a positive integer, got 0"),
+        (lambda: P.perceptron_train(X, 2 * y - 1, rng=3), "rng must be None or a numpy.random.Generator, got int"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == message
+
+
+def test_first_sweep_by_hand():
+    """Two points, traced by hand from w = 0, b = 0 (eq-activations-perceptron-update):
+    x1 = (1, 0), y = +1: score 0, a mistake: w = (1, 0), b = 1.
+    x2 = (0, 1), y = -1: score 0 + 1 = 1 > 0 with y = -1, a mistake: w = (1, -1), b = 0.
+    Second sweep: x1 scores 1 (right), x2 scores -1 (right): converged after 2 mistakes."""
+    X = np.array([[1.0, 0.0], [0.0, 1.0]])
+    y = np.array([1, -1])
+    res = P.perceptron_train(X, y, max_epochs=10)
+    assert res["errors_per_epoch"] == [2, 0] and res["mistakes"] == 2 and res["converged"] is True
+    np.testing.assert_array_equal(res["weight"], [1.0, -1.0])
+    assert res["bias"] == 0.0
+    np.testing.assert_array_equal(res["weight_history"], [[1.0, -1.0], [1.0, -1.0]])
+    np.testing.assert_array_equal(res["bias_history"], [0.0, 0.0])
+    np.testing.assert_array_equal(P.perceptron_predict(X, res["weight"], res["bias"]), y)
+    stopped = P.perceptron_train(X, y, max_epochs=1)             # stops after the sweep with mistakes
+    assert stopped["converged"] is False and stopped["errors_per_epoch"] == [2]
