@@ -658,3 +658,53 @@ def test_negative_dims_down_to_minus_ndim(rng):
     for bad in (2, -3):
         with pytest.raises(ValueError, match="out of range"):
             Tensor(x).mean(dim=bad)
+
+
+def test_op_names_recorded_for_drawing():
+    """Each operation records its name in .op (the graph drawing labels nodes with it)."""
+    a, b = Tensor(np.ones((2, 2))), Tensor(np.full((2, 2), 2.0))
+    assert Tensor(1.0).label == "" and Tensor(1.0).op == "" and Tensor(1.0).parents == ()
+    cases = {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "@": a @ b, "**2": a ** 2, "**0.5": b ** 0.5,
+             "neg": -a, "sum": a.sum(), "amax": a.amax(), "logsumexp": a.logsumexp(), "reshape": a.reshape(4),
+             "permute": a.permute(1, 0), "exp": a.exp(), "log": b.log(), "tanh": a.tanh(), "sigmoid": a.sigmoid(),
+             "relu": a.relu()}
+    for op, node in cases.items():
+        assert node.op == op
+
+
+@pytest.mark.parametrize("op, f", [("+", lambda a, b: a + b), ("-", lambda a, b: a - b),
+                                   ("*", lambda a, b: a * b), ("/", lambda a, b: a / b)])
+def test_broadcast_error_names_the_operation(op, f):
+    with pytest.raises(ValueError) as info:
+        f(Tensor(np.ones((2, 3))), np.ones((4,)))
+    assert str(info.value) == f"{op}: shapes (2, 3) and (4,) do not broadcast"
+
+
+def test_zero_dim_tensor_reductions():
+    """A 0-d tensor: sum, mean and amax over no axes are the value itself, with gradient 1 (as torch)."""
+    for reduce in (lambda t: t.sum(), lambda t: t.mean(), lambda t: t.amax(), lambda t: t.logsumexp()):
+        t = Tensor(3.0)
+        out = reduce(t)
+        assert out.shape == ()
+        out.backward()
+        np.testing.assert_allclose(out.data, 3.0, rtol=1e-15, atol=0)
+        np.testing.assert_allclose(t.grad, 1.0, rtol=1e-15, atol=0)
+
+
+def test_fractional_power_at_zero_above_one():
+    """x ** 1.5 at x = 0 is 0 with derivative 0: zero entries are fine for exponents >= 1."""
+    t = Tensor(np.array([0.0, 4.0]))
+    out = t ** 1.5
+    out.backward(np.array([1.0, 1.0]))
+    np.testing.assert_allclose(out.data, [0.0, 8.0], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(t.grad, [0.0, 3.0], rtol=1e-15, atol=0)
+
+
+def test_relu_derivative_at_zero_is_zero_as_torch():
+    t = Tensor(np.array([-1.0, 0.0, 2.0]))
+    t.relu().backward(np.array([5.0, 5.0, 5.0]))
+    np.testing.assert_array_equal(t.grad, [0.0, 0.0, 5.0])
+    torch = pytest.importorskip("torch")
+    tt = torch.tensor([-1.0, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    torch.relu(tt).backward(torch.full((3,), 5.0, dtype=torch.float64))
+    np.testing.assert_array_equal(t.grad, tt.grad.numpy())
