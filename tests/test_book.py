@@ -90,7 +90,7 @@ def test_chapter_anatomy(ch):
 def execution_cache():
     """The build's execution cache, invalidated as the build invalidates it (code/ changed: all chapters)."""
     execute = pytest.importorskip("execute", reason="book/_ext/execute.py needs the book dependencies")
-    execute.check_code(REPO / "_build", log=lambda msg: None)
+    execute.prepare(REPO / "_build", log=lambda msg: None)
     return execute
 
 

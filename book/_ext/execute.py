@@ -170,6 +170,13 @@ def check_code(build_dir: pathlib.Path, repo: pathlib.Path = REPO, log=print, do
     return True
 
 
+def prepare(build_dir: pathlib.Path, repo: pathlib.Path = REPO, log=print) -> None:
+    """Check code/ and create the cache once, before several processes (pytest-xdist workers) use it."""
+    check_code(build_dir, repo, log)
+    with locked(build_dir):
+        _cache(build_dir)
+
+
 def display_hash(path: pathlib.Path, docname: str, repo: pathlib.Path = REPO) -> str:
     """A hash of what the chapter's checks read from outside its code cells: its displays, labels, macros."""
     _code_on_path(repo)
