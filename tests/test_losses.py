@@ -397,6 +397,8 @@ def test_value_errors():
         L.cross_entropy_forward(x, np.array([0, -1, 2]))
     with pytest.raises(ValueError, match="^target must be an integer array of class indices, got dtype float64"):
         L.cross_entropy_forward(x, np.array([0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match="^target must be an integer array of class indices, got dtype bool$"):
+        L.cross_entropy_forward(x, np.array([True, False, True]))  # torch refuses bool targets too
     with pytest.raises(ValueError, match=r"^target must have shape \(N,\) = \(3,\), got \(2,\)"):
         L.cross_entropy_forward(x, np.array([0, 1]))
     with pytest.raises(ValueError, match=r"^x must be logits of shape \(N, C\) with C >= 1, got shape \(4,\)"):

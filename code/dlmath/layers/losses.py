@@ -66,7 +66,7 @@ def _check_ce(x, target, reduction, label_smoothing):
         raise ValueError(f"label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
     if x.ndim != 2 or x.shape[1] == 0:
         raise ValueError(f"x must be logits of shape (N, C) with C >= 1, got shape {x.shape}")
-    if target.dtype.kind not in "iu":
+    if not np.issubdtype(target.dtype, np.integer):
         raise ValueError(f"target must be an integer array of class indices, got dtype {target.dtype}")
     if target.shape != (x.shape[0],):
         raise ValueError(f"target must have shape (N,) = ({x.shape[0]},), got {target.shape}")
