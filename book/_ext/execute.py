@@ -568,6 +568,27 @@ def setup(app):
     return {"version": "0.1", "parallel_read_safe": False, "parallel_write_safe": True}
 
 
+def report_times(build_dir: pathlib.Path, jobs: int) -> int:
+    """The last execution time of each chapter (one chapter per core), and what a cold build spends."""
+    state = load_state(build_dir)
+    pages = chapter_pages()
+    seconds = {}
+    for p in pages:
+        doc = p.relative_to(REPO).with_suffix("").as_posix()
+        t = state.get(doc, {}).get("seconds")
+        print(f"{t if t is not None else '?':>8} s  {doc}" + ("   over the one-minute budget" if t and t > 60 else ""))
+        if t is not None:
+            seconds[p] = t
+    if seconds:
+        order, _ = _schedule(list(seconds), seconds, jobs)
+        free = [0.0] * max(1, jobs)
+        for p in order:
+            free[free.index(min(free))] += seconds[p]
+        print(f"{sum(seconds.values()):8.1f} s  executing {len(seconds)} chapters one after the other")
+        print(f"{max(free):8.1f} s  executing them {jobs} at a time, longest first (the cold build adds Sphinx)")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("pages", nargs="*", help="chapter files (default: every notebook page of _toc.yml)")
@@ -576,8 +597,12 @@ def main(argv=None) -> int:
     ap.add_argument("--build-dir", default=str(REPO / "_build"), help="the build folder (default _build)")
     ap.add_argument("--check-only", action="store_true",
                     help="only invalidate (code and display changes), execute nothing")
+    ap.add_argument("--times", action="store_true",
+                    help="print each chapter's last execution time and the execution part of a cold build")
     args = ap.parse_args(argv)
     build_dir = pathlib.Path(args.build_dir)
+    if args.times:
+        return report_times(build_dir, args.jobs)
     if args.check_only:
         check_code(build_dir)
         pages = [pathlib.Path(p).resolve() for p in args.pages] or chapter_pages()
