@@ -22,8 +22,12 @@ its last run time). A failing cell fails with the chapter, the cell, its line an
 every chapter's executed outputs are checked as the strict build checks them: no error output, no
 traceback inside an output, nothing written to stderr. Exit status 1 if any chapter failed.
 
-The Makefile runs it before ``make html``, ``make pdf`` and ``make test``; ``tests/test_book.py`` uses
-:func:`cached_notebook` and :func:`output_problems` to check the cached outputs.
+``make test`` runs it before pytest; ``tests/test_book.py`` reads the cached outputs through
+:func:`cached_notebook` and :func:`output_problems`. It is also a Sphinx extension (listed in
+_config.yml): in ``make html`` / ``make pdf`` (and a plain ``jupyter-book build``) the missing chapters
+execute in parallel while Sphinx reads the other pages (:func:`on_env_before_read_docs`). ``make
+cache-check`` (``--check-only``), which the build targets run first, does the invalidation alone.
+``--times`` prints the chapters' last execution times.
 """
 from __future__ import annotations
 
