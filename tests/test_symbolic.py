@@ -158,3 +158,22 @@ def test_binding_shows_a_status_line_with_a_link_to_the_index():
     b = S.verify("eq-test-display", tex="x + y = y + x")
     md = b._repr_markdown_()
     assert "{eq}`eq-test-display`" in md and "<eq-test-display>" in md and "tied" in md
+
+
+def test_transposes_of_function_values_and_groups_are_kept():
+    """A transpose after a function's value or a parenthesised matrix is never dropped (a dropped
+    transpose once let a wrong display pass)."""
+    X = sp.Matrix(2, 2, sp.symbols("x0:4", positive=True))
+    S.notation(symbols={r"\mat{X}": X}, functions={"g": lambda M: M * M})
+    S.verify("eq-test-inv-t", tex=r"\bigl(\mat{X}^{-1}\bigr)^\T = \bigl(\mat{X}^\T\bigr)^{-1}")
+    with pytest.raises(S.FormulaCheckError):
+        S.verify("eq-test-inv-t-bad", tex=r"\bigl(\mat{X}^{-1}\bigr)^\T = \mat{X}^{-1}")
+    S.verify("eq-test-g-t", tex=r"g(\mat{X})^\T = \mat{X}^\T\mat{X}^\T")
+    with pytest.raises(S.FormulaCheckError):
+        S.verify("eq-test-g-t-bad", tex=r"g(\mat{X})^\T = \mat{X}\mat{X}")
+
+
+def test_matrix_rows_inside_an_aligned_chain_stay_in_their_matrix():
+    macros = T.read_macros(T.repo_root() / "book" / "macros.tex")
+    sts, _ = T.split_display(r"\begin{aligned} \begin{pmatrix} a & b \\ c & d \end{pmatrix} &= x \\ &= y \end{aligned}", macros)
+    assert len(sts) == 1 and sts[0].ops == ["=", "="] and "pmatrix" in sts[0].sides[0]

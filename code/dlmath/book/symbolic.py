@@ -97,6 +97,8 @@ def _vector_norm(p):
     def norm(v):
         if isinstance(v, sp.MatrixBase) and 1 in v.shape:
             return v.norm(p)
+        if isinstance(v, sp.MatrixExpr) and v.shape[1] == 1 and p == 2:
+            return sp.sqrt((v.T * v)[0, 0])
         if isinstance(v, sp.MatrixBase):
             raise TexParseError(f"the {p}-norm of a matrix has no closed form for the parser; bind the display untied")
         return sp.Abs(v)
@@ -111,7 +113,7 @@ def _frobenius(m):
 BOOK_NOTATION = Notation(functions={
     r"\mathrm{norm}": _vector_norm(2), r"\mathrm{norm2}": _vector_norm(2), r"\mathrm{norm1}": _vector_norm(1),
     r"\mathrm{norminf}": _vector_norm(sp.oo), r"\mathrm{normF}": _frobenius,
-    r"\tr": lambda m: m.trace(), r"\mathrm{inv}": lambda m: m.inv(), r"\diag": lambda v: sp.diag(*v),
+    r"\tr": lambda m: m.trace() if isinstance(m, sp.MatrixBase) else sp.Trace(m).doit(), r"\mathrm{inv}": lambda m: m.inv(), r"\diag": lambda v: sp.diag(*v),
     r"\mathrm{inner}": lambda a, b: (a.T * b)[0, 0],
 })
 _chapter_notation = BOOK_NOTATION
@@ -262,7 +264,7 @@ def _unify(a, b):
         return a
 
 
-def _equal(a, b) -> tuple[bool, str]:
+def _equal(a, b, simplifier=None) -> tuple[bool, str]:
     """Are two objects equal? (decision, how: 'symbolic' or 'random points')."""
     a, b = _explicit(sp.sympify(a)), _explicit(sp.sympify(b))
     a = _unify(a, b)
@@ -277,11 +279,13 @@ def _equal(a, b) -> tuple[bool, str]:
         return False, f"shapes {getattr(a, 'shape', 'scalar')} and {getattr(b, 'shape', 'scalar')}"
     diff = a - b
     if isinstance(diff, sp.MatrixExpr) and not isinstance(diff, sp.MatrixBase):
-        if sp.simplify(diff).is_ZeroMatrix or sp.simplify(diff) == sp.ZeroMatrix(*diff.shape):
-            return True, "symbolic"
+        for d in (diff, diff.doit(), sp.expand(diff.doit())):
+            d = sp.simplify(d)
+            if getattr(d, "is_ZeroMatrix", False) or d == sp.ZeroMatrix(*diff.shape) or d == 0:
+                return True, "symbolic"
         return False, "matrix expressions with symbolic sizes differ"
     try:
-        if is_zero(diff):
+        if is_zero(diff, simplifier):
             return True, "symbolic"
     except (TypeError, NotImplementedError, AttributeError):
         pass
@@ -324,9 +328,9 @@ def _inequality(a, op, b, samples=200) -> tuple[bool, str]:
     return good >= samples // 2, f"sampled at {good} random points"
 
 
-def _check_relation(label, a, op, b, k):
+def _check_relation(label, a, op, b, k, simplifier=None):
     if op in ("=", "<-"):
-        ok, how = _equal(a, b)
+        ok, how = _equal(a, b, simplifier)
     else:
         ok, how = _inequality(a, op, b)
     if not ok:
@@ -430,7 +434,7 @@ def verify(label: str, *sides, where=None, untied: str | None = None, scope: str
         hows = []
         for st in given:
             for k, (a, c) in enumerate(zip(st, st[1:])):
-                hows.append(_check_relation(label, a, "=", c, k))
+                hows.append(_check_relation(label, a, "=", c, k, simplifier))
         b.untied, b.obj, b.scope = untied, tuple(map(tuple, given)), _scope_of(hows, scope)
         b.relations = sum(len(st) - 1 for st in given)
         return _register(b)
@@ -449,7 +453,7 @@ def verify(label: str, *sides, where=None, untied: str | None = None, scope: str
     hows = []
     for st, ps in zip(statements, parsed):
         for k, op in enumerate(st.ops):
-            hows.append(_check_relation(label, ps[k], op, ps[k + 1], k))
+            hows.append(_check_relation(label, ps[k], op, ps[k + 1], k, simplifier))
     b.tied, b.obj, b.set_aside = True, tuple(map(tuple, parsed)), set_aside
     b.relations, b.scope = sum(len(s.ops) for s in statements), _scope_of(hows, scope)
     return _register(b)

@@ -141,7 +141,7 @@ def normalize(tex: str, macros: dict) -> str:
         k = j
         if t[k:k + 1] == "_":
             _, k = _group(t, k + 1)
-        t = t[:i] + "{" + body + "}" + t[k:]
+        t = t[:i] + "(" + body + ")" + t[k:]
     # \operatorname{name} and the operator macros become functions \mathrm{name}
     t = re.sub(r"\\operatorname\*?\{([A-Za-z]+)\}", r"\\mathrm{\1}", t)
     # norms with their subscripts become named functions, before the general expansion
@@ -270,15 +270,36 @@ def _top_level_split(t: str, pattern: re.Pattern):
 _QUALIFIER_RE = re.compile(r"\\text|\\dots|\\ldots|\\cdots|\\mathrm\{for\}|\\forall|\\quad")
 
 
+def _outside_envs(ln: str) -> str:
+    """Remove the alignment marks of an aligned line but keep those inside matrix environments."""
+    out, depth, i = [], 0, 0
+    while i < len(ln):
+        if ln.startswith("\\begin{", i):
+            depth += 1
+        elif ln.startswith("\\end{", i):
+            depth -= 1
+        if ln[i] == "&" and depth == 0:
+            out.append(" ")
+        else:
+            out.append(ln[i])
+        i += 1
+    return "".join(out)
+
+
 def split_display(tex: str, macros: dict):
     """The statements of a display, and the fragments set aside as qualifiers."""
     t = tex.strip()
     t = re.sub(r"\\begin\{aligned\}|\\end\{aligned\}", "", t)
+    # rows and columns of matrices and cases are not lines of an aligned chain: protect them
+    def protect(m):
+        return m.group(0).replace("\\\\", "\x00").replace("&", "\x01")
+    t = re.sub(r"\\begin\{(?!aligned)(\w+)\}.*?\\end\{\1\}", protect, t, flags=re.S)
     lines = [ln for ln in re.split(r"\\\\", t) if ln.strip()] if "&" in t else [t]
+    lines = [ln.replace("\x00", "\\\\").replace("\x01", "&") for ln in lines]
     # a line of an aligned block that starts with a relation continues the previous statement
     chunks = []
     for ln in lines:
-        ln = ln.replace("&", " ").strip()
+        ln = _outside_envs(ln).strip()
         if chunks and _REL_RE.match(ln):
             chunks[-1] += " " + ln
         else:
@@ -389,7 +410,7 @@ def _function_patterns(notation: Notation, macros: dict):
     for key, fn in notation.functions.items():
         knorm = normalize(key + "(", macros).rstrip("(").strip()
         if re.fullmatch(r"[A-Za-z]", knorm):
-            pat = re.compile(r"(?<![A-Za-z\\{])" + re.escape(knorm) + r"\s*\(")
+            pat = re.compile(r"(?<![A-Za-z\\])" + re.escape(knorm) + r"\s*\(")
         else:
             pat = re.compile(re.escape(knorm) + r"(?![A-Za-z])\s*\(")
         out.append((pat, fn))
@@ -419,10 +440,20 @@ def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
         args, _ = _top_level_split(inner, re.compile(","))
         values = [parse_side(a.strip(), notation, macros, _depth + 1) for a in args]
         name = f"FN{_depth}x{len(placeholders)}"
+        value = fn(*values)
+        rest = tex[close_i + 1:]
+        post = re.match(r"\s*\^\s*\{\s*(T|-1)\s*\}", rest)
+        if post and isinstance(value, (sp.MatrixBase, sp.MatrixExpr)):
+            value = value.T if post.group(1) == "T" else (value.inv() if isinstance(value, sp.MatrixBase) else sp.Inverse(value))
+            close_i += post.end()
+        elif post and post.group(1) == "T":
+            close_i += post.end()  # the transpose of a scalar is the scalar
         after = tex[close_i + 1:].lstrip()
         glue = " \\cdot " if after[:1] in ("(", "\\") and not after.startswith(("\\cdot", "\\right")) else " "
         tex = tex[:m.start()] + f" \\mathrm{{{name}}}" + glue + tex[close_i + 1:]
-        placeholders["math{" + name + "}"] = fn(*values)
+        placeholders["math{" + name + "}"] = value
+        if isinstance(value, (sp.MatrixBase, sp.MatrixExpr)) and getattr(value, "shape", (1, 1)) != (1, 1):
+            matrices["math{" + name + "}"] = value
     try:
         expr = _l2s(tex, matrices or None)
     except Exception as exc:  # the parser raises bare Exceptions
