@@ -471,3 +471,44 @@ def test_validation_boundaries(rng):
         train(p, x, y, x, y, epochs=True, batch_size=1, lr=1e-3, rng=rng)   # a bool is not an epoch count
     with pytest.raises(ValueError, match="layer_sizes"):
         init_mlp([2, True], rng)
+
+
+def test_defaults_are_relu_and_cross_entropy(rng):
+    """Without options: ReLU hidden layers and the mean cross-entropy, checked against NumPy written out here."""
+    params = _random_params(rng, [3, 5, 4])
+    x = rng.standard_normal((6, 3))
+    y = rng.integers(0, 4, size=6)
+    h = np.maximum(x @ params["W1"].T + params["b1"], 0.0)
+    z = h @ params["W2"].T + params["b2"]
+    m = z.max(axis=1, keepdims=True)
+    logp = z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+    expected = -logp[np.arange(6), y].mean()
+    np.testing.assert_allclose(mlp_forward(params, x)[0], z, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(mlp_loss_and_grads(params, x, y)[0], expected, rtol=1e-13, atol=0)
+    np.testing.assert_array_equal(predict(params, x), z.argmax(axis=1))
+    _, hist = train(params, x, y, x, y, epochs=1, batch_size=6, lr=1e-12, rng=rng)
+    np.testing.assert_allclose(hist["train_loss"][0], expected, rtol=1e-9, atol=0)
+
+
+def test_cross_entropy_history_accuracy_is_the_fraction_predicted_right(rng):
+    params = _random_params(rng, [3, 4, 3])
+    x = rng.standard_normal((12, 3))
+    y = rng.integers(0, 3, size=12)
+    xv = rng.standard_normal((5, 3))
+    yv = rng.integers(0, 3, size=5)
+    p, hist = train(params, x, y, xv, yv, epochs=2, batch_size=5, lr=0.1, rng=rng, activation="tanh")
+    for X_, y_, key in ((x, y, "train_acc"), (xv, yv, "val_acc")):
+        z = np.tanh(X_ @ p["W1"].T + p["b1"]) @ p["W2"].T + p["b2"]
+        assert hist[key][-1] == pytest.approx(np.mean(z.argmax(axis=1) == y_), abs=0)
+    assert len(hist["train_acc"]) == len(hist["val_loss"]) == 2
+
+
+def test_binary_accuracy_thresholds_logits_at_zero_and_targets_at_one_half():
+    """Logits 0.3, -0.3, 2, -2 (one Linear layer, a learning rate too small to move them); soft targets
+    0.6, 0.4, 0.4, 0.6 read as 1, 0, 0, 1: right, right, wrong, wrong."""
+    params = {"W1": np.array([[1.0, 0.0]]), "b1": np.array([0.0])}
+    x = np.array([[0.3, 0.0], [-0.3, 0.0], [2.0, 0.0], [-2.0, 0.0]])
+    t = np.array([0.6, 0.4, 0.4, 0.6])
+    _, hist = train(params, x, t, x, t, epochs=1, batch_size=4, lr=1e-12, rng=np.random.default_rng(0),
+                    loss="binary_cross_entropy_with_logits")
+    assert hist["train_acc"] == [0.5] and hist["val_acc"] == [0.5]
