@@ -177,3 +177,19 @@ def test_matrix_rows_inside_an_aligned_chain_stay_in_their_matrix():
     macros = T.read_macros(T.repo_root() / "book" / "macros.tex")
     sts, _ = T.split_display(r"\begin{aligned} \begin{pmatrix} a & b \\ c & d \end{pmatrix} &= x \\ &= y \end{aligned}", macros)
     assert len(sts) == 1 and sts[0].ops == ["=", "="] and "pmatrix" in sts[0].sides[0]
+
+
+def test_inner_products_plus_scalars_and_greek_constants():
+    """w^T x + b (a 1x1 product plus a scalar) is read; gamma is the chapter's symbol, not Euler's constant;
+    a display that cannot be read fails with its label."""
+    w = sp.Matrix(sp.symbols("w1:4", real=True))
+    v = sp.Matrix(sp.symbols("x1:4", real=True))
+    b, g = sp.Symbol("b", real=True), sp.Symbol("gamma", positive=True)
+    comps = {f"w_{i + 1}": w[i] for i in range(3)} | {f"x_{i + 1}": v[i] for i in range(3)}
+    S.notation(symbols={r"\vect{w}": w, r"\vect{x}": v, "b": b, r"\gamma": g})
+    S.verify("eq-test-inner", tex=r"\vect{w}^\T\vect{x} + b = w_1 x_1 + w_2 x_2 + w_3 x_3 + b", where=comps)
+    with pytest.raises(S.FormulaCheckError, match="eq-test-inner-bad"):
+        S.verify("eq-test-inner-bad", tex=r"\vect{w}^\T\vect{x} + b = w_1 x_1 + w_2 x_2 + w_3 x_3 - b", where=comps)
+    S.verify("eq-test-gamma", tex=r"2\gamma \ge \gamma")
+    with pytest.raises(S.FormulaCheckError, match="eq-test-unreadable"):
+        S.verify("eq-test-unreadable", tex=r"x = \frac{1}{")

@@ -299,7 +299,13 @@ _OPS = {"<=": sp.Le, ">=": sp.Ge, "<": sp.Lt, ">": sp.Gt}
 _SIGN = {"<=": "is_nonpositive", ">=": "is_nonnegative", "<": "is_negative", ">": "is_positive"}
 
 
+def _scalar(e):
+    e = _explicit(sp.sympify(e))
+    return e[0, 0] if isinstance(e, sp.MatrixBase) and e.shape == (1, 1) else e
+
+
 def _inequality(a, op, b, samples=200) -> tuple[bool, str]:
+    a, b = _scalar(a), _scalar(b)
     diff = sp.sympify(a) - sp.sympify(b)
     for d in (diff, sp.simplify(diff), sp.factor(diff)):
         if getattr(d, _SIGN[op]) is True:
@@ -329,10 +335,13 @@ def _inequality(a, op, b, samples=200) -> tuple[bool, str]:
 
 
 def _check_relation(label, a, op, b, k, simplifier=None):
-    if op in ("=", "<-"):
-        ok, how = _equal(a, b, simplifier)
-    else:
-        ok, how = _inequality(a, op, b)
+    try:
+        if op in ("=", "<-"):
+            ok, how = _equal(a, b, simplifier)
+        else:
+            ok, how = _inequality(a, op, b)
+    except (TypeError, AttributeError, NotImplementedError, ValueError, sp.matrices.exceptions.ShapeError) as exc:
+        raise FormulaCheckError(f"{label}: relation {k + 1} ({op}) cannot be decided: {exc}") from exc
     if not ok:
         raise FormulaCheckError(f"{label}: relation {k + 1} ({op}) does not hold ({how}):\n  {a}\n  {op}\n  {b}")
     return how
@@ -350,6 +359,13 @@ def _register(binding: Binding) -> Binding:
 
 
 def _statements(label, tex, where):
+    try:
+        return _statements_unlabelled(label, tex, where)
+    except (TexParseError, TypeError, AttributeError, NotImplementedError, sp.matrices.exceptions.ShapeError) as exc:
+        raise FormulaCheckError(f"{label}: the display cannot be read: {exc}") from exc
+
+
+def _statements_unlabelled(label, tex, where):
     if tex is None:
         tex = display_tex(label)
     statements, set_aside = texparse.split_display(tex, _macros())

@@ -424,8 +424,14 @@ def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
     and stand in the text as placeholders, because the parser reads ``f(2z)`` as a product.
     """
     names = {}
-    for key, value in notation.symbols.items():
-        names[_name_of_symbol(key, macros)] = value
+    for k, (key, value) in enumerate(notation.symbols.items()):
+        try:
+            names[_name_of_symbol(key, macros)] = value
+        except TexParseError:
+            # a spelling the parser reads as a constant (\gamma is Euler's constant to it): stand-in name
+            knorm = normalize(key, macros)
+            tex = re.sub(re.escape(knorm) + r"(?![A-Za-z])", lambda _m, k=k: f" \\mathrm{{SYM{k}}} ", tex)
+            names[f"math{{SYM{k}}}"] = value
     matrices = {n: v for n, v in names.items() if isinstance(v, (sp.MatrixBase, sp.MatrixExpr))}
     placeholders = {}
     patterns = _function_patterns(notation, macros)
@@ -454,10 +460,21 @@ def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
         placeholders["math{" + name + "}"] = value
         if isinstance(value, (sp.MatrixBase, sp.MatrixExpr)) and getattr(value, "shape", (1, 1)) != (1, 1):
             matrices["math{" + name + "}"] = value
+    scalars_as_matrices = {}
     try:
         expr = _l2s(tex, matrices or None)
     except Exception as exc:  # the parser raises bare Exceptions
-        raise TexParseError(f"the parser cannot read {tex!r}: {str(exc).splitlines()[0]}") from None
+        if "Mix of Matrix and Scalar" not in str(exc):
+            raise TexParseError(f"the parser cannot read {tex!r}: {str(exc).splitlines()[0]}") from None
+        # a 1x1 product such as w^T x plus a scalar: read again with every scalar name as a 1x1 matrix
+        try:
+            plain = _l2s(tex)
+            for s in plain.free_symbols:
+                if isinstance(s, sp.Symbol) and s.name not in matrices:
+                    scalars_as_matrices[s.name] = sp.zeros(1, 1)
+            expr = _l2s(tex, {**matrices, **scalars_as_matrices})
+        except Exception as exc2:
+            raise TexParseError(f"the parser cannot read {tex!r}: {str(exc2).splitlines()[0]}") from None
     if isinstance(expr, (sp.logic.boolalg.BooleanFunction, sp.core.relational.Relational)):
         raise TexParseError(f"{tex!r} reads as a statement, not an expression")
     repl = {}
@@ -472,10 +489,16 @@ def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
     for s in getattr(expr, "free_symbols", set()):
         if isinstance(s, sp.MatrixSymbol) and str(s.name) in matrices and matrices[str(s.name)] is not s:
             repl[s] = matrices[str(s.name)]
+        elif isinstance(s, sp.MatrixSymbol) and str(s.name) in scalars_as_matrices:
+            name = str(s.name)
+            value = placeholders.get(name, names.get(name, sp.Symbol(name, real=True)))
+            repl[s] = sp.Matrix([[value]])
     if repl:
         expr = expr.xreplace(repl)
         if any(isinstance(v, sp.MatrixBase) for v in repl.values()) and isinstance(expr, sp.Basic):
             expr = expr.doit()
+    if scalars_as_matrices and isinstance(expr, sp.MatrixBase) and expr.shape == (1, 1):
+        expr = expr[0, 0]
     if isinstance(expr, sp.Basic) and _depth == 0:
         plain = {s: sp.Symbol(s.name, real=True) for s in expr.free_symbols
                  if isinstance(s, sp.Symbol) and not isinstance(s, sp.Dummy) and s.assumptions0 == {"commutative": True}}
