@@ -302,3 +302,13 @@ def test_validation_boundaries(rng):
         lr.fit_gradient_descent(X, y, n_steps=True)
     with pytest.raises(ValueError, match="lr must be a positive"):
         lr.fit_gradient_descent(X, y, lr=0.0)
+
+
+def test_gradient_descent_stops_when_the_gradient_norm_reaches_tol_even_zero(rng):
+    """At an exact minimum (y = 0, start w = 0, b = 0) the gradient is exactly 0, which is <= tol = 0:
+    the loop stops at once, with one loss recorded, instead of running all n_steps."""
+    X = rng.standard_normal((5, 2))
+    w, b, hist = lr.fit_gradient_descent(X, np.zeros(5), n_steps=50, tol=0.0)
+    assert hist.shape == (1,) and hist[0] == 0.0
+    np.testing.assert_array_equal(w, np.zeros(2))
+    assert b == 0.0
