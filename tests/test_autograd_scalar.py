@@ -409,3 +409,19 @@ def test_repr_and_default_label():
     w.backward()
     assert repr(w) == "Value(data=3, grad=1, op='*')"
     assert repr(Dual(0.5, -2.0)) == "Dual(0.5, -2)"
+
+
+def test_op_names_recorded_for_drawing():
+    """Each operation records its name in .op: draw_graph prints it in the node's box."""
+    a, b = Value(1.5), Value(0.5)
+    cases = {"+": a + b, "*": a * b, "-": a - b, "/": a / b, "**2": a ** 2, "**-0.5": a ** -0.5, "neg": -a,
+             "exp": a.exp(), "log": a.log(), "tanh": a.tanh(), "sigmoid": a.sigmoid(), "relu": a.relu()}
+    for op, node in cases.items():
+        assert node.op == op
+    assert a.op == ""
+
+
+def test_dual_value_message():
+    with pytest.raises(ValueError) as info:
+        Dual("x")
+    assert str(info.value) == "Dual value must be a real number, got str 'x'"
