@@ -122,7 +122,7 @@ def test_a_macro_edit_invalidates_every_chapter(small_book):
     assert _cached_uris(cache) == []
 
 
-def test_the_code_hash_is_the_makefiles(tmp_path):
+def test_the_code_hash_is_the_former_shell_recipes(tmp_path):
     """book/_ext/execute.py hashes code/ exactly as the Makefile's shell recipe did, so that an existing
     _build/.code-hash stays valid."""
     execute = pytest.importorskip("execute")
