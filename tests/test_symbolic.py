@@ -193,3 +193,23 @@ def test_inner_products_plus_scalars_and_greek_constants():
     S.verify("eq-test-gamma", tex=r"2\gamma \ge \gamma")
     with pytest.raises(S.FormulaCheckError, match="eq-test-unreadable"):
         S.verify("eq-test-unreadable", tex=r"x = \frac{1}{")
+
+
+def test_indicators_of_relations_and_bracket_expectations():
+    yv, yh = sp.symbols("y yhat", real=True)
+    S.notation(symbols={"y": yv, r"\hat{y}": yh})
+    zero_one = sp.Piecewise((1, sp.Ne(yh, yv)), (0, True))
+    S.define("eq-test-01", zero_one, tex=r"\ell_{01}(\hat{y}, y) = \indicator{\hat{y} \ne y}")
+    with pytest.raises(S.FormulaCheckError, match="eq-test-01-bad"):
+        S.define("eq-test-01-bad", zero_one, tex=r"\ell_{01}(\hat{y}, y) = \indicator{\hat{y} = y}")
+    X, a, b = sp.symbols("X a b", real=True)
+    Ef = sp.Function("E")
+
+    def expectation(e):  # linear, with a and b constants
+        terms = sp.Add.make_args(sp.expand(e))
+        return sum(c * (Ef(r) if r != 1 else 1) for c, r in (t.as_independent(X) for t in terms))
+
+    S.notation(symbols={"X": X, "a": a, "b": b}, functions={r"\E": expectation})
+    S.verify("eq-test-linear", tex=r"\E[aX + b] = a\E[X] + b")
+    with pytest.raises(S.FormulaCheckError, match="eq-test-linear-bad"):
+        S.verify("eq-test-linear-bad", tex=r"\E[aX + b] = a\E[X] - b")

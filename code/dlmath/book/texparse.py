@@ -186,6 +186,7 @@ def normalize(tex: str, macros: dict) -> str:
     t = re.sub(r"([A-Za-z]|\\[A-Za-z]+)('+)\s*\(", lambda m: "\\mathrm{" + m.group(1).lstrip("\\") + "prime" * len(m.group(2)) + "}(", t)
     t = re.sub(r"\\mathbb\{E\}", r"\\mathrm{E}", t)
     t = _matrix_inverses(t)
+    t = _brackets_to_calls(t)
     t = re.sub(r"\s+", " ", t).strip()
     return t
 
@@ -417,6 +418,43 @@ def _function_patterns(notation: Notation, macros: dict):
     return out
 
 
+_REL_SYMPY = {"=": sp.Eq, "!=": sp.Ne, "<=": sp.Le, ">=": sp.Ge, "<": sp.Lt, ">": sp.Gt}
+
+
+def _parse_argument(tex: str, notation: Notation, macros: dict, depth: int):
+    """A function's argument: an expression, or one relation (the argument of an indicator)."""
+    sides, ops = _top_level_split(tex, _REL_RE)
+    if len(ops) == 1 and RELATIONS.get(ops[0]) in _REL_SYMPY:
+        a, b = (parse_side(s.strip(), notation, macros, depth) for s in sides)
+        return _REL_SYMPY[RELATIONS[ops[0]]](a, b)
+    return parse_side(tex, notation, macros, depth)
+
+
+def _brackets_to_calls(t: str) -> str:
+    """``\mathrm{E}[X]`` and ``\mathrm{E}_{sub}[X]`` become calls ``\mathrm{E}(X)`` / ``\mathrm{E}_{sub}(X)``,
+    so that a chapter can say what its expectation means (a notation function)."""
+    out, i = [], 0
+    while True:
+        m = re.compile(r"\\mathrm\{E\}(_\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}|_[A-Za-z])?\s*\[").search(t, i)
+        if not m:
+            out.append(t[i:])
+            return "".join(out)
+        open_i = m.end() - 1
+        depth, j = 0, open_i
+        while j < len(t):
+            if t[j] in "[({":
+                depth += 1
+            elif t[j] in "])}":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        if j >= len(t):
+            raise TexParseError(f"unbalanced brackets in {t!r}")
+        out.append(t[i:open_i] + "(" + t[open_i + 1:j] + ")")
+        i = j + 1
+
+
 def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
     """One side of a relation (normalized LaTeX) as a SymPy object in the chapter's meaning.
 
@@ -444,7 +482,7 @@ def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
         close_i = _close_paren(tex, open_i)
         inner = tex[open_i + 1:close_i]
         args, _ = _top_level_split(inner, re.compile(","))
-        values = [parse_side(a.strip(), notation, macros, _depth + 1) for a in args]
+        values = [_parse_argument(a.strip(), notation, macros, _depth + 1) for a in args]
         name = f"FN{_depth}x{len(placeholders)}"
         value = fn(*values)
         rest = tex[close_i + 1:]
