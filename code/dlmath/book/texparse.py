@@ -431,7 +431,7 @@ def _parse_argument(tex: str, notation: Notation, macros: dict, depth: int):
 
 
 def _brackets_to_calls(t: str) -> str:
-    """``\mathrm{E}[X]`` and ``\mathrm{E}_{sub}[X]`` become calls ``\mathrm{E}(X)`` / ``\mathrm{E}_{sub}(X)``,
+    r"""``\mathrm{E}[X]`` and ``\mathrm{E}_{sub}[X]`` become calls ``\mathrm{E}(X)`` / ``\mathrm{E}_{sub}(X)``,
     so that a chapter can say what its expectation means (a notation function)."""
     out, i = [], 0
     while True:
