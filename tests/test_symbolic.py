@@ -213,3 +213,15 @@ def test_indicators_of_relations_and_bracket_expectations():
     S.verify("eq-test-linear", tex=r"\E[aX + b] = a\E[X] + b")
     with pytest.raises(S.FormulaCheckError, match="eq-test-linear-bad"):
         S.verify("eq-test-linear-bad", tex=r"\E[aX + b] = a\E[X] - b")
+
+
+def test_bold_symbols_must_be_declared_and_accents_over_them_are_names():
+    """An undeclared bold symbol would be read as a commuting scalar with its transposes dropped: refused."""
+    with pytest.raises(S.FormulaCheckError, match="declare them"):
+        S.verify("eq-test-undeclared", tex=r"(\mat{A}\mat{B})^\T = \mat{A}^\T\mat{B}^\T")
+    xh = sp.Matrix(sp.symbols("h1:3", real=True))
+    xv = sp.Matrix(sp.symbols("v1:3", real=True))
+    S.notation(symbols={r"\hat{\vect{x}}": xh, r"\vect{x}": xv, r"\delta\vect{x}": xh - xv})
+    S.verify("eq-test-accent", tex=r"\hat{\vect{x}} - \vect{x} = \delta\vect{x}")
+    with pytest.raises(S.FormulaCheckError):
+        S.verify("eq-test-accent-bad", tex=r"\hat{\vect{x}} + \vect{x} = \delta\vect{x}")

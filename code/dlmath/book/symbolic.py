@@ -253,6 +253,11 @@ def is_zero(expr, simplifier=None) -> bool:
     return False
 
 
+def _shape(e):
+    """The shape of a matrix, None for a scalar (an Indexed has a .shape that raises)."""
+    return e.shape if isinstance(e, (sp.MatrixBase, sp.MatrixExpr)) else None
+
+
 def _unify(a, b):
     """Give ``a``'s symbols the assumptions of ``b``'s symbols of the same name (the parser's symbols
     are plain real symbols; the chapter's may be positive or integer)."""
@@ -269,15 +274,15 @@ def _equal(a, b, simplifier=None) -> tuple[bool, str]:
     """Are two objects equal? (decision, how: 'symbolic' or 'random points')."""
     a, b = _explicit(sp.sympify(a)), _explicit(sp.sympify(b))
     a = _unify(a, b)
-    sa, sb = getattr(a, "shape", None), getattr(b, "shape", None)
+    sa, sb = _shape(a), _shape(b)
     if isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase) and sa == (1, 1) != sb:
         a = a[0, 0]
     if isinstance(b, sp.MatrixBase) and sb == (1, 1) and not isinstance(a, (sp.MatrixBase, sp.MatrixExpr)):
         b = b[0, 0]
     if isinstance(a, sp.MatrixBase) and sa == (1, 1) and not isinstance(b, (sp.MatrixBase, sp.MatrixExpr)):
         a = a[0, 0]
-    if getattr(a, "shape", None) != getattr(b, "shape", None):
-        return False, f"shapes {getattr(a, 'shape', 'scalar')} and {getattr(b, 'shape', 'scalar')}"
+    if _shape(a) != _shape(b):
+        return False, f"shapes {_shape(a) or 'scalar'} and {_shape(b) or 'scalar'}"
     diff = a - b
     if isinstance(diff, sp.MatrixExpr) and not isinstance(diff, sp.MatrixBase):
         for d in (diff, diff.doit(), sp.expand(diff.doit())):

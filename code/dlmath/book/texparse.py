@@ -173,12 +173,24 @@ def normalize(tex: str, macros: dict) -> str:
         all_macros[name] = (0, rf"\mathrm{{{name}}}")
     t = expand_macros(t, all_macros)
     t = re.sub(r"\\operatorname\*?\{([A-Za-z]+)\}", r"\\mathrm{\1}", t)
+    t = re.sub(r"\\mathbf\{", r"\\boldsymbol{", t)  # one spelling for bold: vectors and matrices alike
     t = re.sub(_SIZING, "", t)
     t = re.sub(_SPACING, " ", t)
     t = re.sub(r"\\[td]frac", r"\\frac", t)
     t = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", t)
     t = re.sub(r"\\log(?![A-Za-z])", r"\\ln", t)
     t = re.sub(r"\\(hat|tilde|bar)\s+([A-Za-z])", r"\\\1{\2}", t)
+    # an accent over a bold symbol, a perturbation prefix (\delta x, \Delta A) and a star are one name
+    # each for the parser: \hat{\boldsymbol{x}} -> \boldsymbol{xhat}, \Delta\mathbf{A} -> \mathbf{DeltaA},
+    # t^\star -> t_{star}
+    t = re.sub(r"\\(?:wide)?(hat|tilde|bar)\s*\{\s*\\(boldsymbol|mathbf)\{(\\?)([A-Za-z]+)\}\s*\}",
+               lambda m: f"\\{m.group(2)}{{{m.group(4)}{m.group(1)}}}", t)
+    t = re.sub(r"\\(boldsymbol|mathbf)\{\\(hat|tilde|bar)\{([A-Za-z])\}\}",
+               lambda m: f"\\{m.group(1)}{{{m.group(3)}{m.group(2)}}}", t)
+    t = re.sub(r"\\(delta|Delta)\s*\\(boldsymbol|mathbf)\{([A-Za-z]+)\}",
+               lambda m: f"\\{m.group(2)}{{{m.group(1)}{m.group(3)}}}", t)
+    t = re.sub(r"(?<![A-Za-z\\])([A-Za-z])\s*(?:\^\s*\{\s*(?:\\star|\*)\s*\}|\^\s*\\star|_\s*\\star|_\s*\{\s*\\star\s*\})",
+               r"\1_{star}", t)
     # transposes: ^\top, ^{\top}, ^{T} all become ^{T}
     t = re.sub(r"\^\s*\{?\s*\\top\s*\}?", "^{T}", t)
     t = re.sub(r"\^\s*T(?![A-Za-z])", "^{T}", t)
@@ -537,6 +549,11 @@ def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
             expr = expr.doit()
     if scalars_as_matrices and isinstance(expr, sp.MatrixBase) and expr.shape == (1, 1):
         expr = expr[0, 0]
+    undeclared = sorted(s.name for s in getattr(expr, "free_symbols", set())
+                        if isinstance(s, sp.Symbol) and s.name.startswith("boldsymbol{"))
+    if undeclared:
+        raise TexParseError(f"bold symbols {undeclared} are vectors or matrices: declare them in the notation "
+                            f"(read as scalars, their products would commute and their transposes vanish)")
     if isinstance(expr, sp.Basic) and _depth == 0:
         plain = {s: sp.Symbol(s.name, real=True) for s in expr.free_symbols
                  if isinstance(s, sp.Symbol) and not isinstance(s, sp.Dummy) and s.assumptions0 == {"commutative": True}}
