@@ -46,17 +46,18 @@ def test_every_display_equation_is_labelled(ch):
 
 
 @pytest.mark.parametrize("ch", CHAPTERS, ids=CHAPTER_IDS)
-def test_every_label_is_bound_exactly_once(ch):
+def test_no_label_is_used_by_two_displays(ch):
+    """Which labels are bound is decided at run time (tests/test_formula_contract.py reads the registry
+    each chapter's last cell recorded); a call in a comment or in dead code counts for nothing."""
     labels = ch.labels
     dup = sorted({lab for lab in labels if labels.count(lab) > 1})
     assert not dup, f"{ch.path.name}: labels used by two display equations: {dup}"
-    bound = [lab for _, lab in ch.bindings]
-    unbound = [lab for lab in labels if lab not in bound]
-    twice = sorted({lab for lab in bound if bound.count(lab) > 1})
-    stray = sorted(set(bound) - set(labels))
-    assert not unbound, f"{ch.path.name}: labels not bound to a SymPy check in a code cell: {unbound}"
-    assert not twice, f"{ch.path.name}: labels bound more than once: {twice}"
-    assert not stray, f"{ch.path.name}: code cells bind labels that no display equation carries: {stray}"
+
+
+@pytest.mark.parametrize("ch", CHAPTERS, ids=CHAPTER_IDS)
+def test_the_last_cell_asserts_the_registry(ch):
+    assert ch.code_cells and ch.code_cells[-1].strip().splitlines()[-1].strip() == "finish()", \
+        f"{ch.path.name}: the last code cell must call finish() (the run-time registry check)"
 
 
 def test_labels_are_unique_across_the_book():
