@@ -61,6 +61,18 @@ USES = {
         loss, cache = L.binary_cross_entropy_with_logits_forward(np.array([0.0]), np.array([1.0]))
         assert abs(loss - math.log(2.0)) < 1e-15 and L.binary_cross_entropy_with_logits_backward(1.0, cache)[0] == -0.5
     """,
+    "layers/normalization.py": """
+        import numpy as np
+        import normalization as Nm
+        x = np.array([[1.0], [3.0]])  # one channel, batch mean 2, biased variance 1, unbiased 2
+        out, cache, rm, rv = Nm.batch_norm_forward(x, np.zeros(1), np.ones(1), None, None, training=True,
+                                                   momentum=0.5, eps=0.0)
+        assert out.tolist() == [[-1.0], [1.0]] and rm.tolist() == [1.0] and rv.tolist() == [1.5]  # 0.5*1 + 0.5*2
+        dx, dw, db = Nm.batch_norm_backward(np.array([[1.0], [1.0]]), cache)
+        assert dx.tolist() == [[0.0], [0.0]] and dw is None and db is None  # a shift of dy changes nothing
+        out, _ = Nm.rms_norm_forward(np.array([3.0, 4.0]), 2, None, eps=0.0)  # rms = sqrt(12.5)
+        assert np.allclose(out, np.array([3.0, 4.0]) / 12.5 ** 0.5, rtol=1e-15)
+    """,
     "autograd/scalar.py": """
         import scalar
         a, b = scalar.Value(2.0), scalar.Value(3.0)
