@@ -39,6 +39,16 @@ USES = {
                 y, c = getattr(A, name)(x)
                 assert getattr(A, name[:-len("_forward")] + "_backward")(g, c).shape == (3,)
     """,
+    "layers/dropout.py": """
+        import numpy as np
+        import dropout as D
+        rng = np.random.default_rng(0)
+        x = np.array([1.0, -2.0, 3.0, 4.0])
+        out, cache = D.dropout_forward(x, p=0.5, rng=rng)
+        assert set(np.unique(out / x).tolist()) <= {0.0, 2.0}  # kept entries scaled by 1/(1 - 0.5)
+        assert D.dropout_backward(np.ones(4), cache).tolist() == (out / x).tolist()
+        assert D.dropout_forward(x, p=0.5, training=False, rng=rng)[0].tolist() == x.tolist()
+    """,
     "layers/linear.py": """
         import numpy as np
         import linear
@@ -95,7 +105,7 @@ USES = {
 
 # Copying a whole folder: the package's __init__ (its relative imports included) works without dlmath.
 FOLDER_USES = {
-    "layers": "import layers.activations, layers.linear, layers.losses",
+    "layers": "import layers.activations, layers.dropout, layers.linear, layers.losses",
     "autograd": """
         import autograd
         v = autograd.Value(1.5) * 2.0
