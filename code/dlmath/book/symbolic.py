@@ -78,7 +78,8 @@ class Binding:
         return "; ".join(parts)
 
     def _repr_markdown_(self) -> str:
-        return f"{{eq}}`{self.label}`: {self.summary()}. {{ref}}`Formula index <{self.label}>`."
+        text = self.summary().replace("<", "&lt;")
+        return f"{{eq}}`{self.label}`: {text}. {{ref}}`Formula index <{self.label}>`."
 
     def __repr__(self) -> str:
         return f"<{self.label}: {self.summary()}>"
@@ -274,6 +275,8 @@ def _equal(a, b, simplifier=None) -> tuple[bool, str]:
     """Are two objects equal? (decision, how: 'symbolic' or 'random points')."""
     a, b = _explicit(sp.sympify(a)), _explicit(sp.sympify(b))
     a = _unify(a, b)
+    if a == b:
+        return True, "symbolic"  # identical (also for infinities, whose difference is undefined)
     sa, sb = _shape(a), _shape(b)
     if isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase) and sa == (1, 1) != sb:
         a = a[0, 0]
@@ -316,7 +319,10 @@ def _inequality(a, op, b, samples=200) -> tuple[bool, str]:
     for d in (diff, sp.simplify(diff), sp.factor(diff)):
         if getattr(d, _SIGN[op]) is True:
             return True, "symbolic"
-    rel = sp.simplify(_OPS[op](a, b))
+    try:
+        rel = sp.simplify(_OPS[op](a, b))
+    except (TypeError, ValueError):  # simplification of some relations with Max/Min raises
+        rel = None
     if rel is sp.true:
         return True, "symbolic"
     if rel is sp.false:
@@ -386,10 +392,10 @@ def _statements_unlabelled(label, tex, where):
 
 
 def _scope_of(hows, given):
+    rp = sorted({h for h in hows if h.startswith("random") or h.startswith("sampled")})
     if given:
-        return given
-    rp = [h for h in hows if h.startswith("random") or h.startswith("sampled")]
-    return "; ".join(sorted(set(rp))) if rp else "general"
+        return "; ".join([given] + [h for h in rp if h not in given])
+    return "; ".join(rp) if rp else "general"
 
 
 def _untied_reason(label, untied):

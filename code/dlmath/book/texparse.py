@@ -189,6 +189,12 @@ def normalize(tex: str, macros: dict) -> str:
                lambda m: f"\\{m.group(1)}{{{m.group(3)}{m.group(2)}}}", t)
     t = re.sub(r"\\(delta|Delta)\s*\\(boldsymbol|mathbf)\{([A-Za-z]+)\}",
                lambda m: f"\\{m.group(2)}{{{m.group(1)}{m.group(3)}}}", t)
+    # stars on bold symbols and on Greek letters: \boldsymbol{x}^\star -> \boldsymbol{xstar}, \eta^\star -> \eta_{star}
+    _star = r"\s*(?:\^\s*\{\s*(?:\\star|\*)\s*\}|\^\s*\\star|_\s*\\star|_\s*\{\s*\\star\s*\})"
+    t = re.sub(r"\\(boldsymbol|mathbf)\{([A-Za-z]+)\}" + _star, lambda m: f"\\{m.group(1)}{{{m.group(2)}star}}", t)
+    t = re.sub(r"(\\[A-Za-z]+)" + _star, r"\1_{star}", t)
+    # \max and \min as subscripts are names: \lambda_{\max} -> \lambda_{max}
+    t = re.sub(r"_\s*\{\s*\\(max|min)\s*\}", r"_{\1}", t)
     t = re.sub(r"(?<![A-Za-z\\])([A-Za-z])\s*(?:\^\s*\{\s*(?:\\star|\*)\s*\}|\^\s*\\star|_\s*\\star|_\s*\{\s*\\star\s*\})",
                r"\1_{star}", t)
     # transposes: ^\top, ^{\top}, ^{T} all become ^{T}
@@ -383,7 +389,10 @@ def _l2s(tex: str, variable_values=None):
 
 
 def _name_of_symbol(key: str, macros: dict) -> str:
-    e = _l2s(normalize(key, macros))
+    try:
+        e = _l2s(normalize(key, macros))
+    except Exception as exc:  # the parser raises bare Exceptions
+        raise TexParseError(f"the notation key {key!r} cannot be read: {str(exc).splitlines()[0]}") from None
     if isinstance(e, sp.Symbol):
         return e.name
     raise TexParseError(f"the notation key {key!r} does not read as one symbol (it reads as {e!r})")
