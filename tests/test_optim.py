@@ -350,3 +350,22 @@ def test_maximize_is_minimizing_the_negative(g):
         a, _ = fn(np.ones_like(g), g, None, maximize=True, **kw)
         b, _ = fn(np.ones_like(g), -g, None, **kw)
         assert np.array_equal(a, b)
+
+
+def test_copyable_alone(tmp_path):
+    """optim.py imports only NumPy and the standard library: copied alone, it works without the package."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    src = Path(O.__file__)
+    shutil.copy(src, tmp_path / "optim.py")
+    code = ("import sys; sys.modules['dlmath'] = None\n"
+            "import numpy as np, optim\n"
+            "p, s = optim.sgd_step(np.array([1.0]), np.array([1.0]), None, lr=0.1, momentum=0.9)\n"
+            "assert abs(p[0] - 0.9) < 1e-15 and s['momentum_buffer'][0] == 1.0\n"
+            "p, s = optim.adam_step(np.array([0.0]), np.array([2.0]), None, lr=0.01)\n"
+            "assert abs(p[0] + 0.01 * 2 / (2 + 1e-8)) < 1e-15\n"
+            "assert optim.step_lr(20, lr=1.0, step_size=10, gamma=0.5) == 0.25\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
