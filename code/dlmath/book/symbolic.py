@@ -24,8 +24,10 @@ writes them to ``_build/formulas/<slug>.json`` for the formula index and the tes
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import random
 import re
 from dataclasses import dataclass, field
 
@@ -65,6 +67,7 @@ class Binding:
     citation: str = ""
     relations: int = 0
     set_aside: list = field(default_factory=list)
+    replay: object = field(default=None, repr=False, compare=False)  # the same check on other LaTeX
 
     def summary(self) -> str:
         tie = "tied to the display" if self.tied else f"untied: {self.untied}"
@@ -360,7 +363,36 @@ def _check_relation(label, a, op, b, k, simplifier=None):
 
 
 # ----------------------------------------------------------------------------------- registration
+_state = {"replaying": False}
+
+
+def _replayable(helper):
+    """Keep, with each binding, a way to run the same check on another LaTeX text (a mutated display):
+    same arguments, same notation as at the call. finish() uses it for the mutation test."""
+    @functools.wraps(helper)
+    def wrapper(label, *args, **kwargs):
+        captured = _chapter_notation
+        b = helper(label, *args, **kwargs)
+        if not _state["replaying"] and b.tied:
+            b.replay = functools.partial(_replay, helper, label, args, kwargs, captured)
+        return b
+    return wrapper
+
+
+def _replay(helper, label, args, kwargs, captured, tex):
+    global _chapter_notation
+    saved, _chapter_notation = _chapter_notation, captured
+    _state["replaying"] = True
+    try:
+        return helper(label, *args, **{**kwargs, "tex": tex})
+    finally:
+        _state["replaying"] = False
+        _chapter_notation = saved
+
+
 def _register(binding: Binding) -> Binding:
+    if _state["replaying"]:
+        return binding
     label = binding.label
     if not isinstance(label, str) or not LABEL_RE.match(label):
         raise ValueError(f"a formula label must look like 'eq-<chapter>-<name>' (lowercase, digits, '-'), got {label!r}")
@@ -411,6 +443,7 @@ def _as_statements(sides):
     return [list(sides)]
 
 
+@_replayable
 def define(label: str, obj, *, where=None, untied: str | None = None, implements: str = "", detail: str = "",
            tex: str | None = None) -> Binding:
     """Bind ``label`` to the object its display defines, after checking that the display defines it.
@@ -444,6 +477,7 @@ def define(label: str, obj, *, where=None, untied: str | None = None, implements
     return _register(b)
 
 
+@_replayable
 def verify(label: str, *sides, where=None, untied: str | None = None, scope: str = "", implements: str = "",
            detail: str = "", tex: str | None = None, simplifier=None) -> Binding:
     """Check the result the display states, and bind ``label``.
@@ -495,6 +529,7 @@ def verify_steps(label: str, steps, **kwargs) -> Binding:
     return verify(label, *steps, **kwargs)
 
 
+@_replayable
 def verify_true(label: str, statement, *, where=None, untied: str | None = None, scope: str = "",
                 detail: str = "", tex: str | None = None, implements: str = "") -> Binding:
     """Check a SymPy relation (an inequality under assumptions) that the display states, and bind ``label``.
@@ -531,6 +566,7 @@ def verify_true(label: str, statement, *, where=None, untied: str | None = None,
     return _register(b)
 
 
+@_replayable
 def check_code(label: str, formula, code, cases, rtol: float = 1e-10, atol: float = 1e-12, *, side: int = -1,
                where=None, untied: str | None = None, implements: str = "", detail: str = "",
                tex: str | None = None) -> Binding:
@@ -588,6 +624,44 @@ def cite(label: str, citation: str, *, detail: str = "", implements: str = "") -
     return _register(b)
 
 
+def display_mutations(tex: str) -> list:
+    """One-token mutations of a display, as a typo would make them: (kind, mutated LaTeX) for each sign
+    (+ and - swapped), digit (2 to 9 raised by one), numeric fraction (inverted) and exponent (^2, ^3
+    raised by one)."""
+    out = []
+    for m in re.finditer(r"(?<=[^\\{_^(\s])\s*([+-])\s*(?=[^=])", tex):
+        out.append(("sign", tex[:m.start(1)] + ("-" if m.group(1) == "+" else "+") + tex[m.end(1):]))
+    for m in re.finditer(r"(?<![_{\\A-Za-z0-9.])([2-9])(?![0-9}.])", tex):
+        out.append(("digit", tex[:m.start(1)] + str(int(m.group(1)) + 1) + tex[m.end(1):]))
+    for m in re.finditer(r"\\[td]?frac\{?(\d)\}?\{?(\d)\}?", tex):
+        if m.group(1) != m.group(2):
+            out.append(("fraction", tex[:m.start()] + f"\\frac{{{m.group(2)}}}{{{m.group(1)}}}" + tex[m.end():]))
+    for m in re.finditer(r"\^\{?(2|3)\}?", tex):
+        out.append(("exponent", tex[:m.start()] + f"^{{{int(m.group(1)) + 1}}}" + tex[m.end():]))
+    return out
+
+
+def mutation_check(labels, per_chapter: int = 3, seed: int = 20261126) -> list:
+    """Mutate displays of ``labels`` (a seeded sample of the tied ones) and run each one's own check on
+    the mutated LaTeX; each must fail with a message naming its label. Returns one record per mutant."""
+    rng = random.Random(f"{seed}-{','.join(labels)}")
+    eqs = _book_equations()
+    candidates = [lab for lab in labels if registry[lab].tied and registry[lab].replay is not None
+                  and display_mutations(eqs[lab][1].tex)]
+    out = []
+    for lab in rng.sample(candidates, min(per_chapter, len(candidates))):
+        kind, mutated = rng.choice(display_mutations(eqs[lab][1].tex))
+        try:
+            registry[lab].replay(mutated)
+            verdict, message = "survived", ""
+        except FormulaCheckError as exc:
+            verdict, message = ("detected" if lab in str(exc) else "failed without its label"), str(exc)[:200]
+        except Exception as exc:  # any error fails the chapter's cell, but should name the label
+            verdict, message = "failed without its label", f"{type(exc).__name__}: {str(exc)[:160]}"
+        out.append({"label": lab, "kind": kind, "mutated": mutated, "verdict": verdict, "message": message})
+    return out
+
+
 def finish(slug: str | None = None) -> dict:
     """The last cell of a chapter: the labels bound while it ran must be exactly its displayed labels.
 
@@ -615,7 +689,8 @@ def finish(slug: str | None = None) -> dict:
     out = {"chapter": doc, "slug": chapter.slug,
            "displays_sha": hashlib.sha256("\n".join(e.tex for e in chapter.equations).encode()).hexdigest()[:16],
            "source_sha": hashlib.sha256(src.encode()).hexdigest()[:16],
-           "formulas": [registry[lab].record() for lab in shown]}
+           "formulas": [registry[lab].record() for lab in shown],
+           "mutations": mutation_check(shown)}
     target = _repo() / "_build" / "formulas"
     target.mkdir(parents=True, exist_ok=True)
     (target / f"{chapter.slug}.json").write_text(json.dumps(out, indent=1))
