@@ -1,0 +1,373 @@
+"""Convolution and pooling as functional pairs (chapter 14), vectorized through im2col.
+
+Images are NCHW. ``conv2d_forward(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1)``
+is torch.nn.functional.conv2d (a cross-correlation, LeCun et al. 1998): x (N, C_in, H, W), weight
+(C_out, C_in/groups, kH, kW), bias (C_out,) -> out (N, C_out, H_out, W_out), with
+H_out = floor((H + 2p - d (k - 1) - 1) / s) + 1 (eq-conv-output-size). ``conv_transpose2d_forward`` is
+its adjoint with respect to the input (F.conv_transpose2d, weight (C_in, C_out/groups, kH, kW); Dumoulin &
+Visin 2016). ``max_pool2d_forward`` and ``avg_pool2d_forward`` are F.max_pool2d and F.avg_pool2d, with
+torch's ceil_mode rule (the last window must start inside the input or its left padding).
+
+How: ``im2col`` is a strided *view* (N, C, kH, kW, H_out, W_out) of the padded input (no copy, no loop);
+a convolution is then one matrix product per group (a stacked np.matmul over the groups). ``col2im``, its
+adjoint, scatters columns back by strided adds, one per kernel offset: the only Python loops here run
+over the kH*kW kernel offsets (never over the batch, the channels or the pixels).
+Each ``<op>_backward(grad_out, cache)`` returns the gradients in argument order; a bias gradient is None
+without a bias. This file imports only NumPy and the standard library: copy it alone and it works.
+"""
+import numbers
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+__all__ = [
+    "im2col", "col2im", "conv2d_output_size",
+    "conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward",
+    "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+]
+
+
+# ------------------------------------------------------------------------------------------ validation
+def _pair(value, name, low):
+    """An int or a pair of ints, each >= low, as a tuple (a, b)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value, value)
+    if not (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(value) < low:
+        raise ValueError(f"{name} must be >= {low} in each dimension, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def _floats(x, x_shape, **others):
+    """x (and the other arrays, None skipped) as float arrays of one dtype, x with x_shape's rank."""
+    arrays = {"x": np.asarray(x), **{k: np.asarray(v) for k, v in others.items() if v is not None}}
+    for name, a in arrays.items():
+        if a.dtype.kind != "f":
+            raise ValueError(f"{name} must be a floating-point array, got dtype {a.dtype}")
+    if len({a.dtype for a in arrays.values()}) > 1:
+        raise ValueError("the arrays must have one dtype, got " + ", ".join(f"{k} {a.dtype}" for k, a in arrays.items()))
+    if arrays["x"].ndim != 4:
+        raise ValueError(f"x must have shape {x_shape}, got shape {arrays['x'].shape}")
+    return arrays
+
+
+def conv2d_output_size(size, kernel, *, stride=1, padding=0, dilation=1, ceil_mode=False):
+    """floor((H + 2p - d (k - 1) - 1) / s) + 1 (eq-conv-output-size), ceil with ceil_mode; torch's rule
+    drops a last window that would start in the right padding. ``padding`` may be a (left, right) pair."""
+    lo, hi = (padding, padding) if isinstance(padding, numbers.Integral) else padding
+    span = size + lo + hi - dilation * (kernel - 1) - 1
+    if span < 0:
+        return 0
+    out = -(-span // stride) + 1 if ceil_mode else span // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + lo:
+        out -= 1
+    return out
+
+
+def _geometry(hw, kernel, stride, pads, dilation, ceil_mode=False, what="input"):
+    """(H_out, W_out) for the spatial size hw; ValueError if an output size is below 1."""
+    out = tuple(conv2d_output_size(hw[i], kernel[i], stride=stride[i], padding=pads[i], dilation=dilation[i],
+                                   ceil_mode=ceil_mode) for i in range(2))
+    if min(out) < 1:
+        raise ValueError(f"the {what} of spatial size {hw} is too small for kernel {kernel} with padding "
+                         f"{pads}, dilation {dilation} and stride {stride}: output size {out}")
+    return out
+
+
+def _check_conv(x, weight, bias, stride, padding, dilation, groups):
+    """Shapes and options of conv2d; returns x, weight, bias, stride, pads ((t, b), (l, r)), dilation, out."""
+    a = _floats(x, "(N, C_in, H, W)", weight=weight, bias=bias)
+    x, weight = a["x"], a["weight"]
+    if not (isinstance(groups, numbers.Integral) and not isinstance(groups, bool) and groups >= 1):
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    if weight.ndim != 4 or weight.shape[0] % groups or weight.shape[0] == 0:
+        raise ValueError(f"weight must have shape (C_out, C_in/groups, kH, kW) with C_out a positive multiple "
+                         f"of groups = {groups}, got shape {weight.shape}")
+    if x.shape[1] != weight.shape[1] * groups:
+        raise ValueError(f"x must have shape (N, C_in, H, W) with C_in = weight.shape[1] * groups = "
+                         f"{weight.shape[1] * groups}, got x of shape {x.shape}")
+    if bias is not None and a["bias"].shape != (weight.shape[0],):
+        raise ValueError(f"bias must have shape (C_out,) = ({weight.shape[0]},), got shape {a['bias'].shape}")
+    stride, dilation = _pair(stride, "stride", 1), _pair(dilation, "dilation", 1)
+    kernel = weight.shape[2:]
+    if padding == "valid":
+        pads = ((0, 0), (0, 0))
+    elif padding == "same":  # torch: total d (k - 1), the odd one on the bottom/right; stride 1 only
+        if stride != (1, 1):
+            raise ValueError(f"padding='same' needs stride 1, got stride {stride}")
+        pads = tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation))
+    else:
+        pads = tuple((p, p) for p in _pair(padding, "padding", 0))
+    out = _geometry(x.shape[2:], kernel, stride, pads, dilation)
+    return x, weight, a.get("bias"), stride, pads, dilation, out
+
+
+def _check_grad(grad_out, shape, dtype):
+    """grad_out as a float array of the forward output's shape, converted to the forward's dtype."""
+    grad_out = np.asarray(grad_out)
+    if grad_out.dtype.kind != "f":
+        raise ValueError(f"grad_out must be a floating-point array, got dtype {grad_out.dtype}")
+    if grad_out.shape != tuple(shape):
+        raise ValueError(f"grad_out must have the forward output's shape {tuple(shape)}, got {grad_out.shape}")
+    return grad_out.astype(dtype, copy=False)
+
+
+# ------------------------------------------------------------------------------------------ im2col / col2im
+def _pad(x, pads, value=0.0):
+    """x (N, C, H, W) padded by pads ((top, bottom), (left, right)) with ``value``; x itself if no padding."""
+    if not any(pads[0] + pads[1]):
+        return x
+    return np.pad(x, ((0, 0), (0, 0)) + tuple(pads), constant_values=value)
+
+
+def _windows(xp, kernel, stride, dilation, out):
+    """The read-only view cols[n, c, i, j, h, w] = xp[n, c, h s_H + i d_H, w s_W + j d_W]:
+    (N, C, kH, kW, H_out, W_out), no copy (eq-conv-im2col)."""
+    sn, sc, sh, sw = xp.strides
+    shape = xp.shape[:2] + tuple(kernel) + tuple(out)
+    strides = (sn, sc, dilation[0] * sh, dilation[1] * sw, stride[0] * sh, stride[1] * sw)
+    return as_strided(xp, shape, strides, writeable=False)
+
+
+def _scatter(cols, padded_hw, stride, dilation):
+    """col2im on the padded grid: out[n, c, h s + i d, w s + j d] += cols[n, c, i, j, h, w].
+    One strided add per kernel offset (i, j): the loop runs over kH*kW offsets, nothing else."""
+    n, c, kh, kw, ho, wo = cols.shape
+    out = np.zeros((n, c) + tuple(padded_hw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            h0, w0 = i * dilation[0], j * dilation[1]
+            out[:, :, h0:h0 + stride[0] * (ho - 1) + 1:stride[0],
+                w0:w0 + stride[1] * (wo - 1) + 1:stride[1]] += cols[:, :, i, j]
+    return out
+
+
+def _crop(xp, pads, hw):
+    """The inverse of _pad: the (H, W) window of xp that starts after the top/left padding."""
+    return xp[:, :, pads[0][0]:pads[0][0] + hw[0], pads[1][0]:pads[1][0] + hw[1]]
+
+
+def im2col(x, kernel_size, *, stride=1, padding=0, dilation=1):
+    """x (N, C, H, W) -> cols (N, C, kH, kW, H_out, W_out), cols[n, c, i, j, h, w] =
+    x_pad[n, c, h s + i d, w s + j d] (eq-conv-im2col); a read-only view of the (padded) input.
+    ``cols.reshape(N, C*kH*kW, H_out*W_out)`` is torch.nn.functional.unfold."""
+    x = _floats(x, "(N, C, H, W)")["x"]
+    kernel, stride = _pair(kernel_size, "kernel_size", 1), _pair(stride, "stride", 1)
+    pads, dilation = tuple((p, p) for p in _pair(padding, "padding", 0)), _pair(dilation, "dilation", 1)
+    out = _geometry(x.shape[2:], kernel, stride, pads, dilation)
+    return _windows(_pad(x, pads), kernel, stride, dilation, out)
+
+
+def col2im(cols, input_size, kernel_size, *, stride=1, padding=0, dilation=1):
+    """The adjoint of im2col: cols (N, C, kH, kW, H_out, W_out) -> (N, C, H, W) with input_size = (H, W),
+    each column entry added back where it was read, <im2col(x), c> = <x, col2im(c)> (eq-conv-col2im).
+    With cols reshaped to (N, C*kH*kW, L) it is torch.nn.functional.fold."""
+    cols = np.asarray(cols)
+    hw, kernel = _pair(input_size, "input_size", 0), _pair(kernel_size, "kernel_size", 1)
+    stride, dilation = _pair(stride, "stride", 1), _pair(dilation, "dilation", 1)
+    pads = tuple((p, p) for p in _pair(padding, "padding", 0))
+    out = _geometry(hw, kernel, stride, pads, dilation)
+    if cols.dtype.kind != "f" or cols.ndim != 6 or cols.shape[2:] != kernel + out:
+        raise ValueError(f"cols must be a float array of shape (N, C, {kernel[0]}, {kernel[1]}, {out[0]}, "
+                         f"{out[1]}), got dtype {cols.dtype} and shape {cols.shape}")
+    padded = (hw[0] + 2 * pads[0][0], hw[1] + 2 * pads[1][0])
+    return _crop(_scatter(cols, padded, stride, dilation), pads, hw).copy()
+
+
+# ---------------------------------------------------------------------------------------------- conv2d
+def conv2d_forward(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
+    """out[n, o] = b_o + sum_{c, i, j} W[o, c, i, j] x_pad[n, c, h s + i d, w s + j d] (eq-conv-forward),
+    c over the o's group; x (N, C_in, H, W), weight (C_out, C_in/groups, kH, kW) -> (N, C_out, H_out, W_out).
+    One GEMM per group: W_g (C_out/G, K) @ cols_g (K, N H_out W_out), K = C_in/G kH kW."""
+    x, weight, bias, stride, pads, dilation, (ho, wo) = _check_conv(x, weight, bias, stride, padding,
+                                                                    dilation, groups)
+    n, c_in = x.shape[:2]
+    c_out, cg, kh, kw = weight.shape
+    g = groups
+    win = _windows(_pad(x, pads), (kh, kw), stride, dilation, (ho, wo))  # (N, C_in, kH, kW, Ho, Wo) view
+    cols = (win.reshape(n, g, cg, kh, kw, ho, wo).transpose(1, 2, 3, 4, 0, 5, 6)
+            .reshape(g, cg * kh * kw, n * ho * wo))  # (G, K, N Ho Wo), the one copy
+    out = np.matmul(weight.reshape(g, c_out // g, -1), cols)  # (G, C_out/G, N Ho Wo)
+    out = out.reshape(c_out, n, ho, wo).transpose(1, 0, 2, 3)  # (N, C_out, Ho, Wo)
+    if bias is not None:
+        out = out + bias[:, None, None]
+    return np.ascontiguousarray(out), (x.shape, weight, cols, stride, pads, dilation, bias is not None)
+
+
+def conv2d_backward(grad_out, cache):
+    """dW_g = dY_g cols_g^T, dcols_g = W_g^T dY_g then dx = col2im(dcols), db = sum of dY over n, h, w
+    (eq-conv-backward). Returns (grad_x, grad_weight, grad_bias or None)."""
+    x_shape, weight, cols, stride, pads, dilation, has_bias = cache
+    n, c_in, h, w = x_shape
+    c_out, cg, kh, kw = weight.shape
+    g = cols.shape[0]
+    ho, wo = _geometry((h, w), (kh, kw), stride, pads, dilation)
+    grad_out = _check_grad(grad_out, (n, c_out, ho, wo), weight.dtype)
+    dy = grad_out.transpose(1, 0, 2, 3).reshape(g, c_out // g, n * ho * wo)  # (G, C_out/G, N Ho Wo)
+    grad_weight = np.matmul(dy, cols.transpose(0, 2, 1)).reshape(weight.shape)  # (C_out, C_in/G, kH, kW)
+    dcols = np.matmul(weight.reshape(g, c_out // g, -1).transpose(0, 2, 1), dy)  # (G, K, N Ho Wo)
+    dcols = dcols.reshape(c_in, kh, kw, n, ho, wo).transpose(3, 0, 1, 2, 4, 5)  # (N, C_in, kH, kW, Ho, Wo)
+    padded = (h + sum(pads[0]), w + sum(pads[1]))
+    grad_x = np.ascontiguousarray(_crop(_scatter(dcols, padded, stride, dilation), pads, (h, w)))
+    grad_bias = grad_out.sum(axis=(0, 2, 3)) if has_bias else None
+    return grad_x, grad_weight, grad_bias
+
+
+# ------------------------------------------------------------------------------------- conv_transpose2d
+def _check_conv_t(x, weight, bias, stride, padding, output_padding, groups, dilation):
+    """Shapes and options of conv_transpose2d; returns x, weight, bias, stride, pads, dilation, out size."""
+    a = _floats(x, "(N, C_in, H, W)", weight=weight, bias=bias)
+    x, weight = a["x"], a["weight"]
+    if not (isinstance(groups, numbers.Integral) and not isinstance(groups, bool) and groups >= 1):
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    if weight.ndim != 4 or weight.shape[0] % groups or weight.shape[0] == 0:
+        raise ValueError(f"weight must have shape (C_in, C_out/groups, kH, kW) with C_in a positive multiple "
+                         f"of groups = {groups}, got shape {weight.shape}")
+    if x.shape[1] != weight.shape[0]:
+        raise ValueError(f"x must have shape (N, C_in, H, W) with C_in = weight.shape[0] = {weight.shape[0]}, "
+                         f"got x of shape {x.shape}")
+    c_out = weight.shape[1] * groups
+    if bias is not None and a["bias"].shape != (c_out,):
+        raise ValueError(f"bias must have shape (C_out,) = ({c_out},), got shape {a['bias'].shape}")
+    stride, dilation = _pair(stride, "stride", 1), _pair(dilation, "dilation", 1)
+    padding, output_padding = _pair(padding, "padding", 0), _pair(output_padding, "output_padding", 0)
+    if any(op >= max(s, d) for op, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(f"output_padding must be smaller than stride or dilation, got output_padding "
+                         f"{output_padding}, stride {stride}, dilation {dilation}")
+    # H_out = (H - 1) s - 2 p + d (k - 1) + output_padding + 1 (eq-conv-transpose-output-size)
+    out = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (weight.shape[2 + i] - 1)
+                + output_padding[i] + 1 for i in range(2))
+    if min(out) < 1:
+        raise ValueError(f"conv_transpose2d of x of shape {x.shape} with weight {weight.shape}, stride {stride}, "
+                         f"padding {padding}, dilation {dilation}: output size {out} is below 1")
+    pads = tuple((p, p + op) for p, op in zip(padding, output_padding))  # the full grid, cropped
+    return x, weight, a.get("bias"), stride, pads, dilation, out
+
+
+def conv_transpose2d_forward(x, weight, bias=None, *, stride=1, padding=0, output_padding=0, groups=1,
+                             dilation=1):
+    """The adjoint of conv2d in x: out = col2im(W_g^T x_g) + b (eq-conv-transpose); x (N, C_in, H, W),
+    weight (C_in, C_out/groups, kH, kW) -> (N, C_out, H_out, W_out), torch's F.conv_transpose2d."""
+    x, weight, bias, stride, pads, dilation, out = _check_conv_t(x, weight, bias, stride, padding,
+                                                                 output_padding, groups, dilation)
+    n, c_in, h, w = x.shape
+    _, cog, kh, kw = weight.shape
+    g = groups
+    xg = x.reshape(n, g, c_in // g, h * w).transpose(1, 2, 0, 3).reshape(g, c_in // g, n * h * w)
+    wg = weight.reshape(g, c_in // g, cog * kh * kw)
+    cols = np.matmul(wg.transpose(0, 2, 1), xg)  # (G, C_out/G kH kW, N H W), one GEMM per group
+    cols = cols.reshape(g * cog, kh, kw, n, h, w).transpose(3, 0, 1, 2, 4, 5)  # (N, C_out, kH, kW, H, W)
+    full = (out[0] + sum(pads[0]), out[1] + sum(pads[1]))
+    y = _crop(_scatter(cols, full, stride, dilation), pads, out)
+    if bias is not None:
+        y = y + bias[:, None, None]
+    return np.ascontiguousarray(y), (x, weight, g, stride, pads, dilation, out, bias is not None)
+
+
+def conv_transpose2d_backward(grad_out, cache):
+    """dx = conv2d(dY, W) on the full grid, dW = x_g im2col(dY)_g^T, db = sum of dY over n, h, w
+    (eq-conv-transpose-backward). Returns (grad_x, grad_weight, grad_bias or None)."""
+    x, weight, g, stride, pads, dilation, out, has_bias = cache
+    n, c_in, h, w = x.shape
+    _, cog, kh, kw = weight.shape
+    grad_out = _check_grad(grad_out, (n, g * cog) + tuple(out), x.dtype)
+    win = _windows(_pad(grad_out, pads), (kh, kw), stride, dilation, (h, w))  # (N, C_out, kH, kW, H, W)
+    cols = (win.reshape(n, g, cog, kh, kw, h, w).transpose(1, 2, 3, 4, 0, 5, 6)
+            .reshape(g, cog * kh * kw, n * h * w))  # (G, K, N H W)
+    xg = x.reshape(n, g, c_in // g, h * w).transpose(1, 2, 0, 3).reshape(g, c_in // g, n * h * w)
+    wg = weight.reshape(g, c_in // g, cog * kh * kw)
+    grad_x = np.matmul(wg, cols).reshape(c_in, n, h, w).transpose(1, 0, 2, 3)  # (N, C_in, H, W)
+    grad_weight = np.matmul(xg, cols.transpose(0, 2, 1)).reshape(weight.shape)  # (C_in, C_out/G, kH, kW)
+    grad_bias = grad_out.sum(axis=(0, 2, 3)) if has_bias else None
+    return np.ascontiguousarray(grad_x), grad_weight, grad_bias
+
+
+# ------------------------------------------------------------------------------------------------ pooling
+def _check_pool(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """Pooling options as pairs, torch's padding rule (p <= k / 2), and the padded geometry."""
+    x = _floats(x, "(N, C, H, W)")["x"]
+    kernel = _pair(kernel_size, "kernel_size", 1)
+    stride = kernel if stride is None or stride == () else _pair(stride, "stride", 1)
+    padding, dilation = _pair(padding, "padding", 0), _pair(dilation, "dilation", 1)
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise ValueError(f"padding must be at most half of kernel_size {kernel}, got {padding}")
+    if not isinstance(ceil_mode, bool):
+        raise ValueError(f"ceil_mode must be a bool, got {ceil_mode!r}")
+    out = _geometry(x.shape[2:], kernel, stride, [(p, p) for p in padding], dilation, ceil_mode)
+    # with ceil_mode the last window may pass the right padding: pad the bottom/right further
+    pads = tuple((p, max(p, (o - 1) * s + d * (k - 1) + 1 - n - p))
+                 for p, o, s, d, k, n in zip(padding, out, stride, dilation, kernel, x.shape[2:]))
+    return x, kernel, stride, pads, dilation, out
+
+
+def max_pool2d_forward(x, kernel_size, *, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """out[n, c, h, w] = max_{i, j} x_pad[n, c, h s + i d, w s + j d], padding -inf (eq-conv-max-pool);
+    x (N, C, H, W) -> (N, C, H_out, W_out). The argmax kept for the backward is torch's: the first
+    maximum in row-major window order (the last NaN if the window holds one)."""
+    x, kernel, stride, pads, dilation, out = _check_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
+    n, c = x.shape[:2]
+    win = _windows(_pad(x, pads, -np.inf), kernel, stride, dilation, out)
+    flat = win.reshape(n, c, kernel[0] * kernel[1], *out)  # (N, C, kH kW, Ho, Wo), a copy
+    idx = flat.argmax(axis=2)  # (N, C, Ho, Wo): first maximum
+    nan = np.isnan(flat)
+    if nan.any():  # torch keeps the last NaN of a window
+        last = flat.shape[2] - 1 - nan[:, :, ::-1].argmax(axis=2)
+        idx = np.where(nan.any(axis=2), last, idx)
+    y = np.take_along_axis(flat, idx[:, :, None], axis=2)[:, :, 0]
+    return y, (x.shape, x.dtype, idx, kernel, stride, pads, dilation)
+
+
+def max_pool2d_backward(grad_out, cache):
+    """The whole upstream gradient of a window goes to its argmax (eq-conv-max-pool-backward); a pixel
+    in several windows collects the sum. Returns grad_x (N, C, H, W)."""
+    x_shape, dtype, idx, kernel, stride, pads, dilation = cache
+    grad_out = _check_grad(grad_out, idx.shape, dtype)
+    k = kernel[0] * kernel[1]
+    onehot = np.arange(k).reshape(1, 1, k, 1, 1) == idx[:, :, None]  # (N, C, kH kW, Ho, Wo)
+    cols = (onehot * grad_out[:, :, None]).reshape(idx.shape[:2] + kernel + idx.shape[2:])
+    padded = (x_shape[2] + sum(pads[0]), x_shape[3] + sum(pads[1]))
+    return np.ascontiguousarray(_crop(_scatter(cols, padded, stride, dilation), pads, x_shape[2:]))
+
+
+def _pool_divisor(size, kernel, stride, pad, out, count_include_pad):
+    """Per output row: the window's length counted as torch does (eq-conv-avg-pool-divisor):
+    clipped to [-p, H + p) with count_include_pad, else to [0, H)."""
+    start = np.arange(out) * stride - pad
+    end = np.minimum(start + kernel, size + pad)
+    if count_include_pad:
+        return end - start
+    return np.minimum(end, size) - np.maximum(start, 0)
+
+
+def avg_pool2d_forward(x, kernel_size, *, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                       divisor_override=None):
+    """out[n, c, h, w] = (1 / D_hw) sum_{i, j} x_pad[n, c, h s + i, w s + j] (eq-conv-avg-pool), D_hw the
+    window size counted as torch does, or divisor_override; x (N, C, H, W) -> (N, C, H_out, W_out)."""
+    x, kernel, stride, pads, dilation, out = _check_pool(x, kernel_size, stride, padding, 1, ceil_mode)
+    if not isinstance(count_include_pad, bool):
+        raise ValueError(f"count_include_pad must be a bool, got {count_include_pad!r}")
+    if divisor_override is not None and not (isinstance(divisor_override, numbers.Integral)
+                                             and not isinstance(divisor_override, bool) and divisor_override != 0):
+        raise ValueError(f"divisor_override must be None or a nonzero int, got {divisor_override!r}")
+    if divisor_override is not None:
+        div = np.full(out, float(divisor_override))
+    else:
+        rows, cols = (_pool_divisor(x.shape[2 + a], kernel[a], stride[a], pads[a][0], out[a], count_include_pad)
+                      for a in range(2))
+        div = np.outer(rows, cols).astype(float)  # (Ho, Wo)
+    div = div.astype(x.dtype)
+    win = _windows(_pad(x, pads), kernel, stride, dilation, out)  # (N, C, kH, kW, Ho, Wo) view
+    y = win.sum(axis=(2, 3)) / div
+    return y, (x.shape, div, kernel, stride, pads)
+
+
+def avg_pool2d_backward(grad_out, cache):
+    """Each window spreads grad_out / D_hw evenly over its cells (eq-conv-avg-pool-backward)."""
+    x_shape, div, kernel, stride, pads = cache
+    grad_out = _check_grad(grad_out, x_shape[:2] + div.shape, div.dtype)
+    g = grad_out / div  # (N, C, Ho, Wo)
+    cols = np.broadcast_to(g[:, :, None, None], x_shape[:2] + kernel + div.shape)
+    padded = (x_shape[2] + sum(pads[0]), x_shape[3] + sum(pads[1]))
+    return np.ascontiguousarray(_crop(_scatter(cols, padded, stride, (1, 1)), pads, x_shape[2:]))
