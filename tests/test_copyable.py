@@ -39,6 +39,20 @@ USES = {
                 y, c = getattr(A, name)(x)
                 assert getattr(A, name[:-len("_forward")] + "_backward")(g, c).shape == (3,)
     """,
+    "layers/attention.py": """
+        import numpy as np
+        import attention as A
+        q, k = np.array([[0.0], [1.0]]), np.array([[1.0], [1.0]])  # equal scores: weights 1/2, 1/2
+        v = np.array([[2.0], [4.0]])
+        out, cache = A.scaled_dot_product_attention_forward(q, k, v)
+        assert out.tolist() == [[3.0], [3.0]]
+        out, _ = A.scaled_dot_product_attention_forward(q, k, v, is_causal=True)  # row 0 sees key 0 only
+        assert out.tolist() == [[2.0], [3.0]]
+        out, _ = A.scaled_dot_product_attention_forward(q, k, v, attn_mask=np.array([[False, False], [True, True]]))
+        assert out.tolist() == [[0.0], [3.0]]  # a fully masked row gives zeros, as torch
+        dq, dk, dv = A.scaled_dot_product_attention_backward(np.ones((2, 1)), cache)
+        assert dv.tolist() == [[1.0], [1.0]] and dq.tolist() == [[0.0], [0.0]]  # dV = P^T 1; dP rows equal
+    """,
     "layers/dropout.py": """
         import numpy as np
         import dropout as D
