@@ -409,8 +409,8 @@ def test_torch_mha_agrees(rng, cross, mask, average, bias):
 
 
 def test_torch_mha_fully_masked_row_deviation(rng):
-    """torch's MHA gives NaN for a fully masked row when it returns weights and zeros (then the output
-    bias) with need_weights=False; here it is always the latter, weights of zeros."""
+    """torch's MHA gives NaN for a fully masked row when it returns weights (and in its eval/no-grad fast
+    path), zeros before the output projection with need_weights=False otherwise; here always the latter."""
     torch = pytest.importorskip("torch")
     mha = torch.nn.MultiheadAttention(4, 2, batch_first=True, dtype=torch.float64)
     params = [mha.in_proj_weight, mha.in_proj_bias, mha.out_proj.weight, mha.out_proj.bias]
