@@ -53,6 +53,22 @@ USES = {
         dq, dk, dv = A.scaled_dot_product_attention_backward(np.ones((2, 1)), cache)
         assert dv.tolist() == [[1.0], [1.0]] and dq.tolist() == [[0.0], [0.0]]  # dV = P^T 1; dP rows equal
     """,
+    "layers/conv.py": """
+        import numpy as np
+        import conv
+        x = np.arange(9.0).reshape(1, 1, 3, 3)  # [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+        out, cache = conv.conv2d_forward(x, np.ones((1, 1, 2, 2)), np.array([0.5]))
+        assert out.tolist() == [[[[8.5, 12.5], [20.5, 24.5]]]]  # 0+1+3+4 + 0.5, 1+2+4+5 + 0.5, ...
+        gx, gw, gb = conv.conv2d_backward(np.ones((1, 1, 2, 2)), cache)
+        assert gx.tolist() == [[[[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]]]  # windows covering each pixel
+        assert gw.tolist() == [[[[8.0, 12.0], [20.0, 24.0]]]] and gb.tolist() == [4.0]
+        out, cache = conv.max_pool2d_forward(x, 2, stride=1)
+        assert out.tolist() == [[[[4.0, 5.0], [7.0, 8.0]]]]
+        out, cache = conv.avg_pool2d_forward(x, 3)
+        assert out.tolist() == [[[[4.0]]]]  # 36 / 9
+        y, cache = conv.conv_transpose2d_forward(np.ones((1, 1, 1, 1)), np.arange(4.0).reshape(1, 1, 2, 2))
+        assert y.tolist() == [[[[0.0, 1.0], [2.0, 3.0]]]]
+    """,
     "layers/dropout.py": """
         import numpy as np
         import dropout as D
