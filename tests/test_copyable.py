@@ -69,6 +69,23 @@ USES = {
         y, cache = conv.conv_transpose2d_forward(np.ones((1, 1, 1, 1)), np.arange(4.0).reshape(1, 1, 2, 2))
         assert y.tolist() == [[[[0.0, 1.0], [2.0, 3.0]]]]
     """,
+    "layers/recurrent.py": """
+        import math
+        import numpy as np
+        import recurrent as R
+        x, w_ih, w_hh, h0 = np.array([[[2.0]], [[-1.0]]]), np.array([[3.0]]), np.array([[0.5]]), np.array([[1.0]])
+        out, h, cache = R.rnn_forward(x, h0, w_ih, w_hh, nonlinearity="relu")
+        assert out.tolist() == [[[6.5]], [[0.25]]] and h.tolist() == [[0.25]]  # 3*2 + 0.5*1; 3*(-1) + 0.5*6.5
+        dx, dh0, dw_ih, dw_hh, db_ih, db_hh = R.rnn_backward(np.ones((2, 1, 1)), None, cache)
+        # da_2 = 1, da_1 = 1 + 0.5*1 = 1.5: dx = 3 da, dh0 = 0.5 da_1, dW_ih = 1.5*2 + 1*(-1), dW_hh = 1.5*1 + 1*6.5
+        assert dx.tolist() == [[[4.5]], [[3.0]]] and dh0.tolist() == [[0.75]] and dw_ih.tolist() == [[2.0]]
+        assert dw_hh.tolist() == [[8.0]] and db_ih is None and db_hh is None
+        z4, z3 = np.zeros((4, 1)), np.zeros((3, 1))  # zero weights: sigmoid gates 1/2, tanh candidates 0
+        out, (h, c), _ = R.lstm_forward(np.zeros((1, 1, 1)), None, np.array([[2.0]]), z4, z4)
+        assert abs(c[0, 0] - 1.0) < 1e-15 and abs(h[0, 0] - 0.5 * math.tanh(1.0)) < 1e-15  # c = 2/2, h = tanh(c)/2
+        out, h, _ = R.gru_forward(np.zeros((2, 1, 1)), np.array([[4.0]]), z3, z3)
+        assert np.allclose(out.ravel(), [2.0, 1.0], rtol=1e-15, atol=0)  # h' = (1 - 1/2) 0 + (1/2) h
+    """,
     "layers/dropout.py": """
         import numpy as np
         import dropout as D
