@@ -13,13 +13,14 @@ EXTRAS ?= book,test
 JOBS ?= 2
 EXECUTE := $(BIN)/python book/_ext/execute.py --jobs $(JOBS)
 
-.PHONY: all venv execute html pdf test serve clean check-tex cache-check check-site help
+.PHONY: all venv execute html pdf test bench serve clean check-tex cache-check check-site help
 all: test html
 
 help:
 	@echo "make html   build the site into _build/html (strict: warnings, failing cells and bad references fail)"
 	@echo "make pdf    build the PDF into _build/latex/deep-learning-derived.pdf (needs: $(TEX_PKGS))"
 	@echo "make test   run the package tests and the book checks (chapters executed once, shared with the build)"
+	@echo "make bench  time the package's convolution and pooling against PyTorch CPU (needs EXTRAS=book,test,torch)"
 	@echo "make check-site  open every built page in headless Chromium, all outside requests blocked"
 	@echo "make serve  build the site if needed and serve it on http://localhost:8000"
 	@echo "make clean  remove _build (the venv stays; rm -rf .venv removes it)"
@@ -66,6 +67,9 @@ pdf: venv check-tex cache-check
 test: venv
 	@$(EXECUTE); status=$$?; \
 	 BOOK_EXECUTED=1 $(BIN)/python -m pytest -n $(JOBS) || status=1; exit $$status
+
+bench: venv
+	$(BIN)/python tests/bench_conv.py
 
 check-site: venv
 	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install -q -e ".[check]"

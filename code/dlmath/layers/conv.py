@@ -206,7 +206,8 @@ def conv2d_backward(grad_out, cache):
     ho, wo = _geometry((h, w), (kh, kw), stride, pads, dilation)
     grad_out = _check_grad(grad_out, (n, c_out, ho, wo), weight.dtype)
     dy = grad_out.transpose(1, 0, 2, 3).reshape(g, c_out // g, n * ho * wo)  # (G, C_out/G, N Ho Wo)
-    grad_weight = np.matmul(dy, cols.transpose(0, 2, 1)).reshape(weight.shape)  # (C_out, C_in/G, kH, kW)
+    # dW_g = dY_g cols_g^T, computed as (cols_g dY_g^T)^T: OpenBLAS is many times faster in this order
+    grad_weight = np.matmul(cols, dy.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)
     dcols = np.matmul(weight.reshape(g, c_out // g, -1).transpose(0, 2, 1), dy)  # (G, K, N Ho Wo)
     dcols = dcols.reshape(c_in, kh, kw, n, ho, wo).transpose(3, 0, 1, 2, 4, 5)  # (N, C_in, kH, kW, Ho, Wo)
     padded = (h + sum(pads[0]), w + sum(pads[1]))
@@ -279,7 +280,7 @@ def conv_transpose2d_backward(grad_out, cache):
     xg = x.reshape(n, g, c_in // g, h * w).transpose(1, 2, 0, 3).reshape(g, c_in // g, n * h * w)
     wg = weight.reshape(g, c_in // g, cog * kh * kw)
     grad_x = np.matmul(wg, cols).reshape(c_in, n, h, w).transpose(1, 0, 2, 3)  # (N, C_in, H, W)
-    grad_weight = np.matmul(xg, cols.transpose(0, 2, 1)).reshape(weight.shape)  # (C_in, C_out/G, kH, kW)
+    grad_weight = np.matmul(cols, xg.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)  # x_g cols_g^T
     grad_bias = grad_out.sum(axis=(0, 2, 3)) if has_bias else None
     return np.ascontiguousarray(grad_x), grad_weight, grad_bias
 
