@@ -201,17 +201,41 @@ def _free(e):
     return sorted(getattr(e, "free_symbols", set()), key=lambda s: s.name)
 
 
+def _point(e, rng):
+    """``e`` at one random point: sizes (integer symbols) first, drawn from 2 to 5 so that sums have
+    several terms, the sums expanded, then a value of its own for every remaining symbol and every
+    indexed entry x[1], x[2], ... (an Indexed with a bound index gets no single value). Returns the
+    evaluated value and the substitutions made."""
+    subs = {}
+    ints = [s for s in _free(e) if s.assumptions0.get("integer")]
+    for s in ints:
+        lo = 2 if (s.assumptions0.get("positive") or s.assumptions0.get("nonnegative")) else -3
+        subs[s] = int(rng.integers(lo, 6)) if lo < 0 else int(rng.integers(2, 6))
+    f = e.xreplace(subs).doit() if subs else e.doit()
+    if f.atoms(sp.Sum, sp.Product):
+        raise ValueError("a sum or product with a symbolic bound is left")
+    rest = {}
+    for a in sorted(f.atoms(sp.Indexed), key=str):
+        rest[a] = _sample_value(a.base.label if isinstance(a.base.label, sp.Symbol) else sp.Symbol("v", real=True), rng)
+    for s in _free(f):
+        if not isinstance(s, sp.Indexed) and s not in rest and not isinstance(s, sp.IndexedBase):
+            rest[s] = _sample_value(s, rng)
+    rest = {k: sp.Float(v) if isinstance(v, float) else v for k, v in rest.items()}
+    val = f.xreplace(rest).doit()
+    subs.update(rest)
+    return val, subs
+
+
 def _numeric_zero(e, points=12, seed=0, rtol=1e-9) -> tuple[bool, int]:
-    """Is ``e`` zero at random points that respect its symbols' assumptions? (ok, points evaluated)."""
+    """Is ``e`` zero at random points that respect its symbols' assumptions? (ok, points evaluated).
+    Every entry of an indexed family gets its own value, and sizes are at least 2."""
     rng = np.random.default_rng(seed)
-    syms = _free(e)
     good = 0
     for _ in range(points * 3):
-        subs = {s: _sample_value(s, rng) for s in syms}
         try:
-            val = e.xreplace({k: sp.Float(v) if isinstance(v, float) else v for k, v in subs.items()}).doit()
+            val, subs = _point(e, rng)
             val = complex(sp.N(val, 30)) if not isinstance(val, sp.MatrixBase) else np.array(val.evalf(30).tolist(), dtype=complex)
-        except (TypeError, ValueError, ZeroDivisionError):
+        except (TypeError, ValueError, ZeroDivisionError, AttributeError):
             continue
         arr = np.atleast_1d(np.asarray(val, dtype=complex))
         if not np.all(np.isfinite(arr)):
@@ -221,15 +245,16 @@ def _numeric_zero(e, points=12, seed=0, rtol=1e-9) -> tuple[bool, int]:
         good += 1
         if good >= points:
             return True, good
-    return (good >= points // 2 and good > 0), good
+    return False, good
 
 
 def _scale(e, subs):
     """A magnitude for relative tolerances: the largest term of ``e`` at the point."""
     try:
-        terms = e.args if isinstance(e, sp.Add) else (e,)
-        vals = [abs(complex(sp.N(t.xreplace({k: sp.Float(v) if isinstance(v, float) else v for k, v in subs.items()}), 20)))
-                for t in terms if not isinstance(t, sp.MatrixBase)]
+        ints = {k: v for k, v in subs.items() if isinstance(k, sp.Symbol) and k.assumptions0.get("integer")}
+        f = e.xreplace(ints).doit() if ints else e
+        terms = f.args if isinstance(f, sp.Add) else (f,)
+        vals = [abs(complex(sp.N(t.xreplace(subs).doit(), 20))) for t in terms if not isinstance(t, sp.MatrixBase)]
         return max(vals, default=1.0)
     except (TypeError, ValueError):
         return 1.0
@@ -470,6 +495,8 @@ def define(label: str, obj, *, where=None, untied: str | None = None, implements
         rhs = o.rhs if isinstance(o, sp.Eq) else o
         for k, side in enumerate(sides[1:], 1):
             ok, how = _equal(side, rhs)
+            if how.startswith("random"):
+                b.scope = f"read as the definition at {how}"
             if not ok:
                 raise FormulaCheckError(f"{label}: side {k + 1} of the display, {st.sides[k]!r}, reads as\n  {side}\n"
                                         f"which is not the definition bound in the code:\n  {rhs}")
@@ -505,14 +532,16 @@ def verify(label: str, *sides, where=None, untied: str | None = None, scope: str
         if len(given) != len(statements) or any(len(g) != len(p) for g, p in zip(given, parsed)):
             raise FormulaCheckError(f"{label}: the display has sides {[len(p) for p in parsed]} per statement, "
                                     f"the code gives {[len(g) for g in given]}")
+        tie_hows = []
         for st, ps, gs in zip(statements, parsed, given):
             for k, (p, g) in enumerate(zip(ps, gs)):
                 ok, how = _equal(p, g)
+                tie_hows.append(how)
                 if not ok:
                     raise FormulaCheckError(f"{label}: displayed side {k + 1}, {st.sides[k]!r}, reads as\n  {p}\n"
                                             f"which differs from the expression given for it:\n  {g}")
         parsed = given
-    hows = []
+    hows = list(tie_hows) if given is not None else []
     for st, ps in zip(statements, parsed):
         for k, op in enumerate(st.ops):
             hows.append(_check_relation(label, ps[k], op, ps[k + 1], k, simplifier))
@@ -590,6 +619,8 @@ def check_code(label: str, formula, code, cases, rtol: float = 1e-10, atol: floa
         statements, parsed, set_aside = _statements(label, tex, where)
         shown = parsed[0][side]
         ok, how = _equal(shown, formula)
+        if how.startswith("random"):
+            b.scope += f"; display read as the formula at {how}"
         if not ok:
             raise FormulaCheckError(f"{label}: the displayed formula {statements[0].sides[side]!r} reads as\n"
                                     f"  {shown}\nwhich differs from the formula checked against the code:\n  {formula}")

@@ -456,7 +456,7 @@ def _brackets_to_calls(t: str) -> str:
     so that a chapter can say what its expectation means (a notation function)."""
     out, i = [], 0
     while True:
-        m = re.compile(r"\\mathrm\{E\}\s*(_\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}|_[A-Za-z])?\s*\[").search(t, i)
+        m = re.compile(r"\\mathrm\{(?:E|Var|Cov)\}\s*(_\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}|_[A-Za-z])?\s*\[").search(t, i)
         if not m:
             out.append(t[i:])
             return "".join(out)
