@@ -324,6 +324,8 @@ def test_torch_max_pool2d_ties_and_nan(rng, kernel_size, stride, padding, dilati
     x = rng.integers(0, 3, (2, 2, 7, 6)).astype(float)
     opts = dict(stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
     _torch_check(torch, max_pool2d_forward, max_pool2d_backward, torch.nn.functional.max_pool2d, [x, kernel_size], opts, rng)
+    x[0, 1, :3, :3] = -np.inf  # windows of -inf only, next to the padding
+    _torch_check(torch, max_pool2d_forward, max_pool2d_backward, torch.nn.functional.max_pool2d, [x, kernel_size], opts, rng)
     x[0, 0, 1, 1] = x[0, 0, 2, 2] = x[1, 1, 4, 3] = np.nan
     _torch_check(torch, max_pool2d_forward, max_pool2d_backward, torch.nn.functional.max_pool2d, [x, kernel_size], opts, rng,
                  tol=dict(rtol=1e-10, atol=1e-12, equal_nan=True))

@@ -306,7 +306,8 @@ def _check_pool(x, kernel_size, stride, padding, dilation, ceil_mode):
 def max_pool2d_forward(x, kernel_size, *, stride=None, padding=0, dilation=1, ceil_mode=False):
     """out[n, c, h, w] = max_{i, j} x_pad[n, c, h s + i d, w s + j d], padding -inf (eq-conv-max-pool);
     x (N, C, H, W) -> (N, C, H_out, W_out). The argmax kept for the backward is torch's: the first
-    maximum in row-major window order (the last NaN if the window holds one)."""
+    maximum in row-major window order (the last NaN if the window holds one; the first cell inside the
+    input if every entry is -inf)."""
     x, kernel, stride, pads, dilation, out = _check_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
     n, c = x.shape[:2]
     win = _windows(_pad(x, pads, -np.inf), kernel, stride, dilation, out)
@@ -317,6 +318,9 @@ def max_pool2d_forward(x, kernel_size, *, stride=None, padding=0, dilation=1, ce
         last = flat.shape[2] - 1 - nan[:, :, ::-1].argmax(axis=2)
         idx = np.where(nan.any(axis=2), last, idx)
     y = np.take_along_axis(flat, idx[:, :, None], axis=2)[:, :, 0]
+    if np.isneginf(y).any():  # a window of -inf only: torch keeps its first cell inside the input
+        inside = _windows(_pad(np.ones((1, 1) + x.shape[2:], bool), pads, False), kernel, stride, dilation, out)
+        idx = np.where(np.isneginf(y), inside.reshape(1, 1, -1, *out).argmax(axis=2), idx)
     return y, (x.shape, x.dtype, idx, kernel, stride, pads, dilation)
 
 
