@@ -209,9 +209,11 @@ def conv2d_backward(grad_out, cache):
     # dW_g = dY_g cols_g^T, computed as (cols_g dY_g^T)^T: OpenBLAS is many times faster in this order
     grad_weight = np.matmul(cols, dy.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)
     dcols = np.matmul(weight.reshape(g, c_out // g, -1).transpose(0, 2, 1), dy)  # (G, K, N Ho Wo)
-    dcols = dcols.reshape(c_in, kh, kw, n, ho, wo).transpose(3, 0, 1, 2, 4, 5)  # (N, C_in, kH, kW, Ho, Wo)
+    # col2im in the GEMM's (C_in, N) order (contiguous strided adds), then one transpose to (N, C_in, H, W)
+    dcols = dcols.reshape(c_in, kh, kw, n, ho, wo).transpose(0, 3, 1, 2, 4, 5)  # (C_in, N, kH, kW, Ho, Wo)
     padded = (h + sum(pads[0]), w + sum(pads[1]))
-    grad_x = np.ascontiguousarray(_crop(_scatter(dcols, padded, stride, dilation), pads, (h, w)))
+    grad_x = _crop(_scatter(dcols, padded, stride, dilation), pads, (h, w))  # (C_in, N, H, W)
+    grad_x = np.ascontiguousarray(grad_x.transpose(1, 0, 2, 3))
     grad_bias = grad_out.sum(axis=(0, 2, 3)) if has_bias else None
     return grad_x, grad_weight, grad_bias
 
@@ -259,9 +261,9 @@ def conv_transpose2d_forward(x, weight, bias=None, *, stride=1, padding=0, outpu
     xg = x.reshape(n, g, c_in // g, h * w).transpose(1, 2, 0, 3).reshape(g, c_in // g, n * h * w)
     wg = weight.reshape(g, c_in // g, cog * kh * kw)
     cols = np.matmul(wg.transpose(0, 2, 1), xg)  # (G, C_out/G kH kW, N H W), one GEMM per group
-    cols = cols.reshape(g * cog, kh, kw, n, h, w).transpose(3, 0, 1, 2, 4, 5)  # (N, C_out, kH, kW, H, W)
+    cols = cols.reshape(g * cog, kh, kw, n, h, w).transpose(0, 3, 1, 2, 4, 5)  # (C_out, N, kH, kW, H, W)
     full = (out[0] + sum(pads[0]), out[1] + sum(pads[1]))
-    y = _crop(_scatter(cols, full, stride, dilation), pads, out)
+    y = _crop(_scatter(cols, full, stride, dilation), pads, out).transpose(1, 0, 2, 3)  # (N, C_out, Ho, Wo)
     if bias is not None:
         y = y + bias[:, None, None]
     return np.ascontiguousarray(y), (x, weight, g, stride, pads, dilation, out, bias is not None)
