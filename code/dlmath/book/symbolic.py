@@ -397,7 +397,12 @@ def _replayable(helper):
     @functools.wraps(helper)
     def wrapper(label, *args, **kwargs):
         captured = _chapter_notation
-        b = helper(label, *args, **kwargs)
+        try:
+            b = helper(label, *args, **kwargs)
+        except (FormulaCheckError, ValueError):
+            raise
+        except Exception as exc:  # an error inside the chapter's objects or SymPy: name the formula
+            raise FormulaCheckError(f"{label}: the check raised {type(exc).__name__}: {exc}") from exc
         if not _state["replaying"] and b.tied:
             b.replay = functools.partial(_replay, helper, label, args, kwargs, captured)
         return b
@@ -672,16 +677,42 @@ def display_mutations(tex: str) -> list:
     return out
 
 
+def _read_mutations(tex: str, binding: Binding) -> list:
+    """The mutations of a display that fall in what its check reads: not inside a qualifier the binding set
+    aside (\text{...}, index ranges), and, for a definition, not in the name being defined (the first side
+    of each statement, which a definition does not read)."""
+    skip = []
+    for frag in binding.set_aside:
+        raw = frag.strip()
+        i = tex.find(raw[:40]) if raw else -1
+        if i >= 0:
+            skip.append((i, i + len(raw)))
+    if binding.status == "defined":
+        start = 0
+        for piece in re.split(r"(\\qquad|\\\\)", tex):
+            m = re.search(r"=|\\leftarrow", piece)
+            if m:
+                skip.append((start, start + m.start()))
+            start += len(piece)
+    out = []
+    for kind, mutated in display_mutations(tex):
+        pos = next((k for k, (a, b) in enumerate(zip(tex, mutated)) if a != b), len(tex))
+        if not any(a <= pos < b for a, b in skip):
+            out.append((kind, mutated))
+    return out
+
+
 def mutation_check(labels, per_chapter: int = 3, seed: int = 20261126) -> list:
     """Mutate displays of ``labels`` (a seeded sample of the tied ones) and run each one's own check on
     the mutated LaTeX; each must fail with a message naming its label. Returns one record per mutant."""
     rng = random.Random(f"{seed}-{','.join(labels)}")
     eqs = _book_equations()
-    candidates = [lab for lab in labels if registry[lab].tied and registry[lab].replay is not None
-                  and display_mutations(eqs[lab][1].tex)]
+    readable = {lab: _read_mutations(eqs[lab][1].tex, registry[lab]) for lab in labels
+                if registry[lab].tied and registry[lab].replay is not None}
+    candidates = [lab for lab in labels if readable.get(lab)]
     out = []
     for lab in rng.sample(candidates, min(per_chapter, len(candidates))):
-        kind, mutated = rng.choice(display_mutations(eqs[lab][1].tex))
+        kind, mutated = rng.choice(readable[lab])
         try:
             registry[lab].replay(mutated)
             verdict, message = "survived", ""
