@@ -56,6 +56,14 @@ def _single_line_scalar(tex: str) -> bool:
     return bool(re.search(r"=|\\le|\\ge|<|>", tex))
 
 
+# Single-line displays of scalar relations that state no identity or inequality to check, each with why.
+NOT_A_CLAIM = {
+    "eq-activations-xor-system": "the four hypotheses of a proof by contradiction: no weights satisfy them "
+                                 "together, so there is nothing true to check; the cell checks each against "
+                                 "the classifier instead",
+}
+
+
 def test_the_tie_rate_and_every_scalar_identity():
     total = tied = 0
     must, missing = 0, []
@@ -65,7 +73,7 @@ def test_the_tie_rate_and_every_scalar_identity():
             r = recs[eq.label]
             total += 1
             tied += bool(r["tied"])
-            if _single_line_scalar(eq.tex) and r["status"] != "cited":
+            if _single_line_scalar(eq.tex) and r["status"] != "cited" and eq.label not in NOT_A_CLAIM:
                 must += 1
                 if not r["tied"]:
                     missing.append(eq.label)
@@ -74,6 +82,16 @@ def test_the_tie_rate_and_every_scalar_identity():
 
 
 # ------------------------------------------------------------------------------------ mutations
+# Mutants of the seeded sample that are true statements, so that no sound check can reject them: the
+# mutated display exactly as drawn, and why it is still true.
+EQUIVALENT = {
+    ("eq-optimization-robbins-monro", r"\sum_{k=0}^\infty \eta_k = \infty, \qquad \sum_{k=0}^\infty \eta_k^3 < \infty ,"):
+        "the cubes of a square-summable sequence of steps that tends to 0 are summable too",
+    ("eq-losses-shift", r"\softmax(\vect{z} - c\,\vect{1}) = \softmax(\vect{z}) \qquad \text{for every } c \in \R"):
+        "c ranges over all reals, so the shift by -c states the same as the shift by +c",
+}
+
+
 def test_mutated_displays_fail_their_checks():
     """Each chapter's last cell mutates a seeded sample of its tied displays (a sign, a digit, a fraction,
     an exponent) and runs each one's own check on the mutated LaTeX, with the same code objects and
@@ -88,7 +106,8 @@ def test_mutated_displays_fail_their_checks():
                                   "missed": [m for m in mutants if m["verdict"] != "detected"]}, indent=1))
     assert len(mutants) >= 20, f"only {len(mutants)} mutated displays were checked"
     assert len(chapters) >= len(CHAPTERS) - 1, f"mutants come from {sorted(chapters)} only"
-    missed = [(m["label"], m["kind"], m["verdict"], m["mutated"]) for m in mutants if m["verdict"] != "detected"]
+    missed = [(m["label"], m["kind"], m["verdict"], m["mutated"]) for m in mutants if m["verdict"] != "detected"
+              and not (m["verdict"] == "survived" and (m["label"], m["mutated"]) in EQUIVALENT)]
     assert not missed, f"{len(detected)} of {len(mutants)} mutants detected; missed: {missed}"
 
 

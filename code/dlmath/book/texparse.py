@@ -189,6 +189,10 @@ def normalize(tex: str, macros: dict) -> str:
                lambda m: f"\\{m.group(1)}{{{m.group(3)}{m.group(2)}}}", t)
     t = re.sub(r"\\(delta|Delta)\s*\\(boldsymbol|mathbf)\{([A-Za-z]+)\}",
                lambda m: f"\\{m.group(2)}{{{m.group(1)}{m.group(3)}}}", t)
+    # an accent over a Greek letter is a name: \bar{\gamma} -> \mathrm{gammabar}
+    t = re.sub(r"\\(hat|bar|tilde|dot)\s*\{\s*\\([A-Za-z]+)\s*\}", r"\\mathrm{\2\1}", t)
+    # a conditional bar inside a function's arguments separates arguments: P(y \mid p) -> P(y, p)
+    t = re.sub(r"\\mid(?![A-Za-z])", ",", t)
     # stars on bold symbols and on Greek letters: \boldsymbol{x}^\star -> \boldsymbol{xstar}, \eta^\star -> \eta_{star}
     _star = r"\s*(?:\^\s*\{\s*(?:\\star|\*)\s*\}|\^\s*\\star|_\s*\\star|_\s*\{\s*\\star\s*\})"
     t = re.sub(r"\\(boldsymbol|mathbf)\{([A-Za-z]+)\}" + _star, lambda m: f"\\{m.group(1)}{{{m.group(2)}star}}", t)
