@@ -225,3 +225,34 @@ def test_bold_symbols_must_be_declared_and_accents_over_them_are_names():
     S.verify("eq-test-accent", tex=r"\hat{\vect{x}} - \vect{x} = \delta\vect{x}")
     with pytest.raises(S.FormulaCheckError):
         S.verify("eq-test-accent-bad", tex=r"\hat{\vect{x}} + \vect{x} = \delta\vect{x}")
+
+
+def test_cases_blocks_read_as_piecewise_and_their_conditions_count():
+    """A cases block is a Piecewise; a flipped condition or a wrong branch fails (its relations are the
+    conditions, not the display's chain)."""
+    t, alpha = sp.Symbol("t", real=True), sp.Symbol("alpha", positive=True)
+    elu = lambda u: sp.Piecewise((u, u > 0), (alpha * (sp.exp(u) - 1), True))  # noqa: E731
+    S.notation(symbols={"t": t, r"\alpha": alpha}, functions={r"\operatorname{elu}": elu})
+    b = S.verify("eq-test-elu", tex=r"\operatorname{elu}(t) = \begin{cases} t & \text{if } t > 0, \\ "
+                                    r"\alpha (e^{t} - 1) & \text{otherwise} \end{cases}")
+    assert b.tied and b.relations == 1
+    for bad in (r"\begin{cases} t & t < 0 \\ \alpha (e^{t} - 1) & \text{otherwise} \end{cases}",
+                r"\begin{cases} t & t > 0 \\ \alpha (e^{t} + 1) & \text{otherwise} \end{cases}"):
+        with pytest.raises(S.FormulaCheckError, match="eq-test-elu-bad"):
+            S.verify("eq-test-elu-bad", tex=r"\operatorname{elu}(t) = " + bad)
+        S.registry.pop("eq-test-elu-bad", None)
+
+
+def test_hadamard_products_are_entrywise_and_bind_tighter_than_matrix_products():
+    u, v, w = (sp.Matrix(sp.symbols(f"{c}1:4", real=True)) for c in "uvw")
+    W = sp.Matrix(3, 3, sp.symbols("W0:9", real=True))
+    sig = lambda z: z.applyfunc(lambda q: 1 / (1 + sp.exp(-q)))  # noqa: E731
+    S.notation(symbols={r"\vect{u}": u, r"\vect{v}": v, r"\vect{w}": w, r"\mat{W}": W}, functions={r"\sigma": sig})
+    S.verify("eq-test-had-dist", tex=r"(\vect{u} + \vect{w}) \odot \vect{v} = \vect{u} \odot \vect{v} + \vect{w} \odot \vect{v}")
+    S.verify("eq-test-had-chain", tex=r"\sigma(\vect{u}) \odot \vect{v} \odot \vect{w} = \vect{w} \odot (\sigma(\vect{u}) \odot \vect{v})")
+    S.verify("eq-test-had-inner", tex=r"\vect{u}^\T (\vect{v} \odot \vect{w}) = \vect{w}^\T (\vect{u} \odot \vect{v})")
+    for k, bad in enumerate((r"\vect{u} \odot \vect{v} = \vect{u} \odot \vect{w}",
+                             r"(\vect{u} + \vect{w}) \odot \vect{v} = \vect{u} \odot \vect{v} - \vect{w} \odot \vect{v}",
+                             r"(\mat{W}\vect{u}) \odot \vect{v} = \mat{W}\vect{u} \odot \vect{v}")):
+        with pytest.raises(S.FormulaCheckError, match=f"eq-test-had-bad{k}"):
+            S.verify(f"eq-test-had-bad{k}", tex=bad)

@@ -8,6 +8,10 @@ the book's macros or its conventions, so this module first rewrites the display:
   the fraction of partials, ``\\operatorname{name}`` a function ``\\mathrm{name}``;
 * ``^\\T`` becomes ``^{T}`` (the parser's transpose of a matrix symbol), ``\\log`` the natural
   logarithm, primes ``f'(x)`` functions named ``f'``, sizing and spacing commands are dropped;
+* ``\\begin{cases} value & condition \\\\ ... \\end{cases}`` becomes a ``Piecewise`` (a condition ``\\text{otherwise}``
+  is the last branch), and ``a \\odot b`` the entrywise (Hadamard) product of its operands: a symbol with
+  its subscripts, a function value or a parenthesised group on each side (``\\odot`` binds tighter than
+  the matrix product, so write ``(\\mat{W}\\vect{x}) \\odot \\vect{m}``);
 * the display is cut into statements (``\\qquad``, lines of ``aligned``) and each statement into a
   chain of relations (``=``, ``\\le``, ``\\ge``, ``<``, ``>``, ``\\leftarrow``). A statement that only
   qualifies the others (``\\text{...}``, ``i = 1, \\dots, n``, ``x \\in S``) is set aside, and reported.
@@ -209,6 +213,8 @@ def normalize(tex: str, macros: dict) -> str:
     t = re.sub(r"\\mathbb\{E\}", r"\\mathrm{E}", t)
     t = _matrix_inverses(t)
     t = _brackets_to_calls(t)
+    # the relations inside a cases block are its conditions, not the display's relations: a group hides them
+    t = re.sub(r"(?<!\{)\\begin\{cases\}(.*?)\\end\{cases\}", lambda m: "{" + m.group(0) + "}", t, flags=re.S)
     t = re.sub(r"\s+", " ", t).strip()
     return t
 
@@ -480,6 +486,109 @@ def _brackets_to_calls(t: str) -> str:
         i = j + 1
 
 
+def _store(value, name, placeholders, matrices):
+    placeholders["math{" + name + "}"] = value
+    if isinstance(value, (sp.MatrixBase, sp.MatrixExpr)) and getattr(value, "shape", (1, 1)) != (1, 1):
+        matrices["math{" + name + "}"] = value
+    return f" \\mathrm{{{name}}} "
+
+
+def _read_cases(tex, notation, macros, depth, placeholders, matrices):
+    r"""Each ``{\begin{cases} v_1 & c_1 \\ ... \end{cases}}`` becomes a placeholder for
+    ``Piecewise((v_1, c_1), ...)``; a condition that says otherwise (or is empty) is ``True``."""
+    k = 0
+    while True:
+        m = re.search(r"\{?\s*\\begin\{cases\}(.*?)\\end\{cases\}\s*\}?", tex, flags=re.S)
+        if not m:
+            return tex
+        branches = []
+        for row in re.split(r"\\\\", m.group(1)):
+            if not row.strip():
+                continue
+            cells, _ = _top_level_split(row, re.compile("&"))
+            if len(cells) != 2:
+                raise TexParseError(f"a row of a cases block needs 'value & condition': {row!r}")
+            value, cond = cells[0].strip().rstrip(",;"), cells[1].strip().rstrip(".,;")
+            cond = re.sub(r"\\text\{\s*(if|when|for)\s*\}|^\s*(if|when)\s", " ", cond).strip().strip(",")
+            if not cond or re.fullmatch(r"\\text\{\s*(otherwise|else)\s*\}|otherwise|else", cond):
+                condition = sp.true
+            else:
+                condition = _parse_argument(cond, notation, macros, depth + 1)
+                if not isinstance(condition, (sp.core.relational.Relational, sp.logic.boolalg.Boolean)):
+                    raise TexParseError(f"the condition {cond!r} of a cases block does not read as a relation")
+            branches.append((parse_side(value, notation, macros, depth + 1), condition))
+        if not branches:
+            raise TexParseError("an empty cases block")
+        tex = tex[:m.start()] + _store(sp.Piecewise(*branches), f"CASES{depth}x{k}", placeholders, matrices) + tex[m.end():]
+        k += 1
+
+
+_ATOM = (r"(?:\\boldsymbol\{\\?[A-Za-z]+\}|\\mathrm\{[A-Za-z0-9']+\}|\\[A-Za-z]+(?![A-Za-z{])|[A-Za-z0-9.]+)"
+         r"(?:\s*_\s*(?:\{[^{}]*\}|[A-Za-z0-9]))?(?:\s*\^\s*(?:\{[^{}]*\}|[A-Za-z0-9]))?")
+
+
+def _open_paren(t: str, j: int) -> int:
+    """Index of the parenthesis opening the one closed at ``t[j]``."""
+    depth = 0
+    for i in range(j, -1, -1):
+        if t[i] in ")}]":
+            depth += 1
+        elif t[i] in "({[":
+            depth -= 1
+            if depth == 0:
+                return i
+    raise TexParseError(f"unbalanced parentheses in {t!r}")
+
+
+def _hadamard(a, b):
+    mat = (sp.MatrixBase, sp.MatrixExpr)
+    if isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase):
+        if a.shape != b.shape:
+            raise TexParseError(f"an entrywise product of shapes {a.shape} and {b.shape}")
+        return a.multiply_elementwise(b)
+    if isinstance(a, mat) and isinstance(b, mat):
+        return sp.hadamard_product(a, b)
+    return a * b  # a scalar operand scales
+
+
+def _read_hadamard(tex, notation, macros, depth, placeholders, matrices):
+    r"""``a \odot b`` (left to right) becomes a placeholder for the entrywise product of the operands."""
+    k = 0
+    while True:
+        m = re.search(r"\\odot(?![A-Za-z])", tex)
+        if not m:
+            return tex
+        left = tex[:m.start()].rstrip()
+        if left.endswith(")"):
+            i = _open_paren(left, len(left) - 1)
+            head = re.search(_ATOM + r"\s*$", left[:i])
+            if head and not left[:i].rstrip().endswith(("+", "-")):
+                i = head.start()
+        else:
+            atoms = list(re.finditer(_ATOM + r"$", left))
+            if not atoms:
+                raise TexParseError(f"no left operand for \\odot in {tex!r}")
+            i = atoms[-1].start()
+        right = tex[m.end():]
+        r0 = len(right) - len(right.lstrip())
+        if right[r0:r0 + 1] == "(":
+            j = _close_paren(right, r0) + 1
+        else:
+            a = re.match(_ATOM, right[r0:])
+            if not a:
+                raise TexParseError(f"no right operand for \\odot in {tex!r}")
+            j = r0 + a.end()
+            if right[j:j + 1] == "(":  # a function value
+                j = _close_paren(right, j) + 1
+        # operands may hold earlier placeholders (a chain a \odot b \odot c, a cases block): pass them on
+        known = notation.merged(Notation({"\\mathrm{" + n[5:-1] + "}": v for n, v in placeholders.items()}))
+        lhs = parse_side(left[i:].strip(), known, macros, depth + 1)
+        rhs = parse_side(right[:j].strip(), known, macros, depth + 1)
+        name = f"HDM{depth}x{k}"
+        tex = left[:i] + _store(_hadamard(lhs, rhs), name, placeholders, matrices) + right[j:]
+        k += 1
+
+
 def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
     """One side of a relation (normalized LaTeX) as a SymPy object in the chapter's meaning.
 
@@ -497,6 +606,8 @@ def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
             names[f"math{{SYM{k}}}"] = value
     matrices = {n: v for n, v in names.items() if isinstance(v, (sp.MatrixBase, sp.MatrixExpr))}
     placeholders = {}
+    tex = _read_cases(tex, notation, macros, _depth, placeholders, matrices)
+    tex = _read_hadamard(tex, notation, macros, _depth, placeholders, matrices)
     patterns = _function_patterns(notation, macros)
     while True:
         hits = [(m.start(), m, fn) for pat, fn in patterns for m in [pat.search(tex)] if m]
