@@ -310,3 +310,70 @@ def test_check_backward_works_in_float64_for_other_dtypes(rng):
     assert max(errs) < 1e-8
     assert all(dx == np.float64 and dw == np.float64 for dx, dw in seen)
     assert x.dtype == np.float32 and W.dtype == np.float32
+
+
+# ----------------------------------------------------------------------------- exact steps, x far from 0
+@pytest.mark.parametrize("x0", [1.0, 10.0, 100.0, -37.5])
+def test_measured_error_within_bound_far_from_zero(x0):
+    """With exact steps the bound holds at x = 10 and 100 too, where forming x + h would round: there
+    the naive quotient (step h, not the step taken) exceeds the bound."""
+    M = np.exp(x0 + 0.1)       # bounds |f|, |f''|, |f'''| on [x0 - h, x0 + h] for h <= 0.1
+    h = np.geomspace(4 * np.spacing(abs(x0)), 1e-1, 300)
+    for scheme, diff in (("forward", forward_difference), ("central", central_difference)):
+        step = gc.exact_step(x0, h)
+        err = np.abs(diff(np.exp, x0, h) - np.exp(x0))
+        assert np.all(err <= difference_error_bound(scheme, step, f_bound=M, deriv_bound=M))
+    if abs(x0) >= 10:
+        naive = np.abs((np.exp(x0 + h) - np.exp(x0 - h)) / (2 * h) - np.exp(x0))
+        assert np.max(naive / difference_error_bound("central", h, f_bound=M, deriv_bound=M)) > 2
+
+
+def test_exact_step_is_exact():
+    rng = np.random.default_rng(3)
+    for x0 in np.concatenate([rng.uniform(-1e3, 1e3, 50), [0.0, 1.0, 100.0]]):
+        for h in np.geomspace(1e-12, 1e-1, 12):
+            if h < 2 * np.spacing(abs(x0)):
+                continue
+            s = gc.exact_step(x0, h)
+            assert (x0 + s) - x0 == s and x0 - ((x0 - s)) == s       # both neighbours representable
+            assert abs(s - h) <= np.spacing(abs(x0) + h)
+    with pytest.raises(ValueError, match="lost"):
+        gc.exact_step(100.0, 1e-15)
+
+
+# ----------------------------------------------------------------------------- hvp
+def test_hvp_matches_hessian_products(rng):
+    n = 6
+    A = rng.standard_normal((n, n))
+    c = rng.standard_normal(n)
+    f_grad = lambda x: (A + A.T) @ x + np.exp(x) * c           # f = x^T A x + sum c_i e^{x_i}
+    hess = lambda x: A + A.T + np.diag(np.exp(x) * c)
+    for _ in range(5):
+        x, v = rng.standard_normal(n), rng.standard_normal(n)
+        assert relative_error(gc.hvp(f_grad, x, v), hess(x) @ v) < 1e-8
+    wrong = lambda x: (A + A.T) @ x                             # misses the exponential term
+    x, v = rng.standard_normal(n), rng.standard_normal(n)
+    assert relative_error(gc.hvp(wrong, x, v), hess(x) @ v) > 1e-3
+
+
+def test_hvp_torch_oracle(rng):
+    torch = pytest.importorskip("torch")
+    W = rng.standard_normal((4, 5))
+    f_t = lambda x: torch.sum(torch.tanh(torch.as_tensor(W) @ x) ** 2)
+
+    def grad_np(x):
+        xt = torch.tensor(x, requires_grad=True)
+        (g,) = torch.autograd.grad(f_t(xt), xt)
+        return g.numpy()
+    x, v = rng.standard_normal(5), rng.standard_normal(5)
+    _, hv = torch.autograd.functional.hvp(f_t, torch.tensor(x), torch.tensor(v))
+    assert relative_error(gc.hvp(grad_np, x, v), hv.numpy()) < 1e-8
+
+
+def test_hvp_bad_input(rng):
+    with pytest.raises(ValueError, match="shape of x"):
+        gc.hvp(lambda x: x, np.zeros(3), np.zeros(2))
+    with pytest.raises(ValueError, match="float64"):
+        gc.hvp(lambda x: x, np.zeros(3, dtype=np.float32), np.zeros(3))
+    with pytest.raises(ValueError, match="positive"):
+        gc.hvp(lambda x: x, np.zeros(3), np.zeros(3), h=0.0)

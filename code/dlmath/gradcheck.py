@@ -6,7 +6,10 @@
 along one random direction v, which costs two evaluations whatever the size of x.
 ``relative_error`` is the scale-free error measure ||a - b|| / max(||a||, ||b||) used throughout.
 ``forward_difference`` and ``central_difference`` are the one-variable difference quotients of
-chapter 2 (their error bounds and best steps are in ``dlmath.book.experiments``).
+chapter 2 (their error bounds and best steps are in ``dlmath.book.experiments``); they step by
+``exact_step(x, h)``, so that ``x + h`` and ``x - h`` are floating-point numbers and the only rounding
+left is that of the values of ``f``. ``hvp`` is a Hessian-vector product by central differences of a
+gradient, which costs two gradient evaluations and never forms the Hessian.
 """
 from __future__ import annotations
 
@@ -14,10 +17,11 @@ import numpy as np
 
 __all__ = [
     "numerical_gradient", "relative_error", "directional_check", "check_backward",
-    "forward_difference", "central_difference", "EPS",
+    "forward_difference", "central_difference", "exact_step", "hvp", "EPS", "UNIT_ROUNDOFF",
 ]
 
 EPS = float(np.finfo(np.float64).eps)  # 2**-52, the gap between 1.0 and the next float64
+UNIT_ROUNDOFF = EPS / 2  # u = 2**-53: rounding to nearest errs by at most u, relatively
 
 
 def _as_float64(x, name):
@@ -126,14 +130,32 @@ def _scalar_and_steps(x, h):
     return float(x), h
 
 
+def exact_step(x, h):
+    """The step ``(x + h) - x`` actually representable at the float64 scalar ``x``.
+
+    With this step ``x + h`` and ``x - h`` are floating-point numbers (for ``h`` at most ``|x|``, or
+    any ``h`` when ``x`` is 0), so forming them rounds nothing and the error bounds of chapter 2
+    (eq-calculus-forward-total, eq-calculus-central-total) hold at every ``x``. Raises ValueError
+    when ``h`` is below half the spacing of the floats at ``x`` (the step would be 0).
+    """
+    x, h = _scalar_and_steps(x, h)
+    step = (x + h) - x  # exact: Sterbenz's lemma for the subtraction
+    if np.any(step == 0):
+        raise ValueError(f"the step h = {np.min(h)} is lost at x = {x}: x + h rounds to x "
+                         f"(the spacing of float64 numbers there is {np.spacing(abs(x))})")
+    return step if step.ndim else float(step)
+
+
 def forward_difference(f, x, h=1.4901161193847656e-08):
     """Forward difference (f(x + h) - f(x)) / h of a scalar function at a float64 scalar x.
 
     Error O(h) (eq-calculus-forward-difference, eq-calculus-forward-truncation). The
-    default h = sqrt(eps) is near the optimum when |f| and |f''| are of order one.
-    h may be an array of steps if f accepts arrays; the result has h's shape.
+    default h = sqrt(eps) is near the optimum when |f| and |f''| are of order one. The step is
+    ``exact_step(x, h)``, so that x + h is exact. h may be an array of steps if f accepts arrays;
+    the result has h's shape.
     """
     x, h = _scalar_and_steps(x, h)
+    h = np.asarray(exact_step(x, h))
     out = (np.asarray(f(x + h), dtype=np.float64) - np.float64(f(x))) / h
     return out if out.ndim else float(out)
 
@@ -142,10 +164,33 @@ def central_difference(f, x, h=6.0554544523933395e-06):
     """Central difference (f(x + h) - f(x - h)) / (2h) at a float64 scalar x.
 
     Error O(h^2) (eq-calculus-central-difference, eq-calculus-central-truncation).
-    The default h = eps^(1/3); h may be an array of steps if f accepts arrays.
+    The default h = eps^(1/3); the step is ``exact_step(x, h)``, so that x +- h are exact.
+    h may be an array of steps if f accepts arrays.
     """
     x, h = _scalar_and_steps(x, h)
+    h = np.asarray(exact_step(x, h))
     f_plus = np.asarray(f(x + h), dtype=np.float64)
     f_minus = np.asarray(f(x - h), dtype=np.float64)
     out = (f_plus - f_minus) / (2 * h)
     return out if out.ndim else float(out)
+
+
+def hvp(grad, x, v, h: float = 1e-5):
+    """Hessian-vector product (grad(x + h v) - grad(x - h v)) / (2h) by central differences.
+
+    ``grad`` returns the gradient (an array of ``x``'s shape) of a scalar function; ``x`` and ``v``
+    are float64 arrays of one shape. Error O(h^2) when the gradient is twice continuously
+    differentiable (eq-calculus-hvp-difference); two gradient evaluations, whatever the size of
+    ``x``, and the n x n Hessian is never formed. Compare ``torch.autograd.functional.hvp``.
+    """
+    x = _as_float64(x, "x")
+    v = _as_float64(v, "v")
+    if v.shape != x.shape:
+        raise ValueError(f"v must have the shape of x {x.shape}, got {v.shape}")
+    if not (np.isfinite(h) and h > 0):
+        raise ValueError(f"the step h must be positive and finite, got {h}")
+    g_plus = np.asarray(grad(x + h * v), dtype=np.float64)
+    g_minus = np.asarray(grad(x - h * v), dtype=np.float64)
+    if g_plus.shape != x.shape:
+        raise ValueError(f"grad must return an array of the shape of x {x.shape}, got {g_plus.shape}")
+    return (g_plus - g_minus) / (2 * h)
