@@ -68,8 +68,10 @@ test: venv
 	@$(EXECUTE); status=$$?; \
 	 BOOK_EXECUTED=1 $(BIN)/python -m pytest -n $(JOBS) || status=1; exit $$status
 
+# make bench BENCHFLAGS="--threads 2 --repeats 11" (options of tests/bench_conv.py; default 1 thread, full size)
 bench: venv
-	$(BIN)/python tests/bench_conv.py
+	$(BIN)/python tests/bench_conv.py $(BENCHFLAGS)
+	$(BIN)/python tests/bench_sequence.py $(BENCHFLAGS)
 
 check-site: venv
 	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install -q -e ".[check]"
