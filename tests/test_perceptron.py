@@ -98,7 +98,14 @@ def test_score_zero_counts_as_a_mistake_for_either_label():
         res = P.perceptron_train(X[:1], np.array([first_label]), max_epochs=1)
         assert res["mistakes"] == 1
         assert np.array_equal(res["weight"], first_label * X[0]) and res["bias"] == float(first_label)
-    assert np.array_equal(P.perceptron_predict(X, np.zeros(2), 0.0), np.array([-1, -1]))
+    # sign(0) = 0: a zero score is no decision, equal to neither label, so a mistake for both, as in training
+    pred0 = P.perceptron_predict(X, np.zeros(2), 0.0)
+    assert np.array_equal(pred0, np.array([0, 0]))
+    for label in (-1, 1):
+        assert np.all(pred0 != label)
+    # nonzero scores keep their sign, whatever their size
+    assert np.array_equal(P.perceptron_predict(np.array([[1e-300, 0.0], [-1e-300, 0.0], [0.0, 0.0]]),
+                                               np.array([1.0, 0.0]), 0.0), np.array([1, -1, 0]))
 
 
 def test_error_messages_exactly():

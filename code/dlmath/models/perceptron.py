@@ -4,7 +4,8 @@
 in order and, on every mistake y_i (w . x_i + b) <= 0, add y_i x_i to w and y_i to b
 (eq-activations-perceptron-update). The rule is online by nature, so it loops over examples; Novikoff's
 (1962) theorem bounds its number of mistakes on separable data by (R / gamma)^2
-(eq-activations-novikoff-bound). ``perceptron_predict`` gives sign(w . x + b) with sign(0) = -1.
+(eq-activations-novikoff-bound). ``perceptron_predict`` gives sign(w . x + b) with sign(0) = 0: a score
+of exactly 0 is no decision, a mistake for either label, as in the training rule (the book's one convention).
 
 The network with one hidden layer that solves XOR (eq-activations-two-layer) is the package's one
 multi-layer network, ``dlmath.models.mlp``.
@@ -67,6 +68,10 @@ def perceptron_train(X, y, *, max_epochs=100, rng=None, bias=True):
 
 
 def perceptron_predict(X, weight, bias):
-    """sign(X w + b) in {-1, +1} (a score of exactly 0 counts as -1, a mistake for either label)."""
+    """sign(X w + b) (eq-activations-perceptron-predict): +1 or -1, and 0 for a score of exactly 0.
+
+    sign(0) = 0 is no decision: it equals neither label, so it is a mistake for either, exactly as the
+    training rule's test y_i (w . x_i + b) <= 0 counts it. Returns an integer array (N,).
+    """
     X = np.asarray(X, dtype=float)
-    return np.where(X @ np.asarray(weight, dtype=float) + bias > 0, 1, -1)
+    return np.sign(X @ np.asarray(weight, dtype=float) + bias).astype(int)
