@@ -126,3 +126,46 @@ def test_value_errors(rng):
         make_spirals(10, n_classes=3, noise=-0.1, rng=rng)
     with pytest.raises(ValueError, match="noise > 0 needs rng"):
         make_spirals(10, n_classes=3, noise=0.1, rng=None)
+
+
+# ------------------------------------------------------------------ sequence data (chapter 16)
+from dlmath.data import CORPUS, char_vocab, corpus, decode_chars, encode_chars, make_adding_problem  # noqa: E402
+
+
+def test_adding_problem_structure():
+    x, target = make_adding_problem(200, 11, rng=np.random.default_rng(0))
+    assert x.shape == (11, 200, 2) and target.shape == (200,) and x.dtype == np.float64
+    marks = x[:, :, 1]
+    assert set(np.unique(marks)) == {0.0, 1.0} and np.all(marks.sum(axis=0) == 2)
+    assert np.all(marks[:5].sum(axis=0) == 1) and np.all(marks[5:].sum(axis=0) == 1)  # one per half (T // 2 = 5)
+    assert np.allclose(target, (x[:, :, 0] * marks).sum(axis=0))
+    assert x[:, :, 0].min() >= 0.0 and x[:, :, 0].max() < 1.0
+
+
+def test_adding_problem_baseline_variance():
+    """Predicting the mean 1 gives MSE Var(U1 + U2) = 1/6 (within sampling error of 20000 draws)."""
+    _, target = make_adding_problem(20000, 30, rng=np.random.default_rng(1))
+    assert abs(target.mean() - 1.0) < 0.01 and abs(np.mean((target - 1.0) ** 2) - 1 / 6) < 0.005
+
+
+def test_adding_problem_bad_input():
+    with pytest.raises(ValueError):
+        make_adding_problem(3, 1, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError):
+        make_adding_problem(3, 5, rng=0)
+
+
+def test_corpus_and_char_codes():
+    text = corpus()
+    assert text is CORPUS and len(text) > 3000
+    vocab = char_vocab(text)
+    assert vocab == sorted(set(text)) and len(vocab) < 40 and not any(c.isdigit() or c.isupper() for c in vocab)
+    codes = encode_chars(text, vocab)
+    assert codes.dtype == np.int64 and codes.shape == (len(text),)
+    assert decode_chars(codes, vocab) == text
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        encode_chars("Z", vocab)
+    with pytest.raises(ValueError):
+        decode_chars(np.array([len(vocab)]), vocab)
+    with pytest.raises(ValueError):
+        char_vocab("")
