@@ -144,6 +144,27 @@ def _scatter(cols, padded_hw, stride, dilation):
     return out
 
 
+def _group_columns(win, groups):
+    """The im2col matrix of each group from the window view (N, C, kH, kW, Ho, Wo): a copy, (G, K, N Ho Wo)
+    with K = C/G kH kW, rows in (c, i, j) order and columns in (n, h, w) order."""
+    n, c, kh, kw, ho, wo = win.shape
+    return (win.reshape(n, groups, c // groups, kh, kw, ho, wo).transpose(1, 2, 3, 4, 0, 5, 6)
+            .reshape(groups, c // groups * kh * kw, n * ho * wo))
+
+
+def _per_image(cols, n, m):
+    """cols (G, K, N M) as the view (N, G, K, M): image n's block of columns, a (K, M) matrix with row
+    stride N M that BLAS reads as it is (no copy)."""
+    return cols.reshape(cols.shape[0], cols.shape[1], n, m).transpose(2, 0, 1, 3)
+
+
+def _weight_gradient(cols, dy):
+    """dW_g = sum_n dY[n, g] cols_g[:, n]^T for cols (G, K, N M) and dY (N, G, O, M): (G, O, K). Computed
+    as (cols dY^T)^T, one product per image, summed: OpenBLAS is much faster in this order."""
+    n, m = dy.shape[0], dy.shape[3]
+    return np.matmul(_per_image(cols, n, m), dy.transpose(0, 1, 3, 2)).sum(axis=0).transpose(0, 2, 1)
+
+
 def _crop(xp, pads, hw):
     """The inverse of _pad: the (H, W) window of xp that starts after the top/left padding."""
     return xp[:, :, pads[0][0]:pads[0][0] + hw[0], pads[1][0]:pads[1][0] + hw[1]]
@@ -183,17 +204,16 @@ def conv2d_forward(x, weight, bias=None, *, stride=1, padding=0, dilation=1, gro
     One GEMM per group: W_g (C_out/G, K) @ cols_g (K, N H_out W_out), K = C_in/G kH kW."""
     x, weight, bias, stride, pads, dilation, (ho, wo) = _check_conv(x, weight, bias, stride, padding,
                                                                     dilation, groups)
-    n, c_in = x.shape[:2]
+    n = x.shape[0]
     c_out, cg, kh, kw = weight.shape
     g = groups
     win = _windows(_pad(x, pads), (kh, kw), stride, dilation, (ho, wo))  # (N, C_in, kH, kW, Ho, Wo) view
-    cols = (win.reshape(n, g, cg, kh, kw, ho, wo).transpose(1, 2, 3, 4, 0, 5, 6)
-            .reshape(g, cg * kh * kw, n * ho * wo))  # (G, K, N Ho Wo), the one copy
-    out = np.matmul(weight.reshape(g, c_out // g, -1), cols)  # (G, C_out/G, N Ho Wo)
-    out = out.reshape(c_out, n, ho, wo).transpose(1, 0, 2, 3)  # (N, C_out, Ho, Wo)
+    cols = _group_columns(win, g)  # (G, K, N Ho Wo), the one copy
+    out = np.matmul(weight.reshape(g, c_out // g, -1), _per_image(cols, n, ho * wo))  # (N, G, C_out/G, Ho Wo)
+    out = out.reshape(n, c_out, ho, wo)
     if bias is not None:
-        out = out + bias[:, None, None]
-    return np.ascontiguousarray(out), (x.shape, weight, cols, stride, pads, dilation, bias is not None)
+        out += bias[:, None, None]
+    return out, (x.shape, weight, cols, stride, pads, dilation, bias is not None)
 
 
 def conv2d_backward(grad_out, cache):
@@ -205,15 +225,12 @@ def conv2d_backward(grad_out, cache):
     g = cols.shape[0]
     ho, wo = _geometry((h, w), (kh, kw), stride, pads, dilation)
     grad_out = _check_grad(grad_out, (n, c_out, ho, wo), weight.dtype)
-    dy = grad_out.transpose(1, 0, 2, 3).reshape(g, c_out // g, n * ho * wo)  # (G, C_out/G, N Ho Wo)
-    # dW_g = dY_g cols_g^T, computed as (cols_g dY_g^T)^T: OpenBLAS is many times faster in this order
-    grad_weight = np.matmul(cols, dy.transpose(0, 2, 1)).transpose(0, 2, 1).reshape(weight.shape)
-    dcols = np.matmul(weight.reshape(g, c_out // g, -1).transpose(0, 2, 1), dy)  # (G, K, N Ho Wo)
-    # col2im in the GEMM's (C_in, N) order (contiguous strided adds), then one transpose to (N, C_in, H, W)
-    dcols = dcols.reshape(c_in, kh, kw, n, ho, wo).transpose(0, 3, 1, 2, 4, 5)  # (C_in, N, kH, kW, Ho, Wo)
+    dy = grad_out.reshape(n, g, c_out // g, ho * wo)  # (N, G, C_out/G, Ho Wo): dY_g, image by image
+    grad_weight = _weight_gradient(cols, dy).reshape(weight.shape)  # dY_g cols_g^T
+    dcols = np.matmul(weight.reshape(g, c_out // g, -1).transpose(0, 2, 1), dy)  # (N, G, K, Ho Wo)
     padded = (h + sum(pads[0]), w + sum(pads[1]))
-    grad_x = _crop(_scatter(dcols, padded, stride, dilation), pads, (h, w))  # (C_in, N, H, W)
-    grad_x = np.ascontiguousarray(grad_x.transpose(1, 0, 2, 3))
+    grad_x = _scatter(dcols.reshape(n, c_in, kh, kw, ho, wo), padded, stride, dilation)  # col2im
+    grad_x = np.ascontiguousarray(_crop(grad_x, pads, (h, w)))
     grad_bias = grad_out.sum(axis=(0, 2, 3)) if has_bias else None
     return grad_x, grad_weight, grad_bias
 
@@ -311,18 +328,11 @@ def max_pool2d_forward(x, kernel_size, *, stride=None, padding=0, dilation=1, ce
     maximum in row-major window order (the last NaN if the window holds one; the first cell inside the
     input if every entry is -inf)."""
     x, kernel, stride, pads, dilation, out = _check_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
-    n, c = x.shape[:2]
-    win = _windows(_pad(x, pads, -np.inf), kernel, stride, dilation, out)
-    flat = win.reshape(n, c, kernel[0] * kernel[1], *out)  # (N, C, kH kW, Ho, Wo), a copy
-    idx = flat.argmax(axis=2)  # (N, C, Ho, Wo): first maximum
-    nan = np.isnan(flat)
-    if nan.any():  # torch keeps the last NaN of a window
-        last = flat.shape[2] - 1 - nan[:, :, ::-1].argmax(axis=2)
-        idx = np.where(nan.any(axis=2), last, idx)
-    y = np.take_along_axis(flat, idx[:, :, None], axis=2)[:, :, 0]
+    win = _windows(_pad(x, pads, -np.inf), kernel, stride, dilation, out)  # (N, C, kH, kW, Ho, Wo) view
+    y, idx = _window_max(win, nan=bool(x.size) and bool(np.isnan(x.max())))  # idx: i kW + j of the max
     if np.isneginf(y).any():  # a window of -inf only: torch keeps its first cell inside the input
         inside = _windows(_pad(np.ones((1, 1) + x.shape[2:], bool), pads, False), kernel, stride, dilation, out)
-        idx = np.where(np.isneginf(y), inside.reshape(1, 1, -1, *out).argmax(axis=2), idx)
+        idx = np.where(np.isneginf(y), inside.reshape(1, 1, -1, *out).argmax(axis=2), idx).astype(idx.dtype)
     return y, (x.shape, x.dtype, idx, kernel, stride, pads, dilation)
 
 
@@ -331,11 +341,54 @@ def max_pool2d_backward(grad_out, cache):
     in several windows collects the sum. Returns grad_x (N, C, H, W)."""
     x_shape, dtype, idx, kernel, stride, pads, dilation = cache
     grad_out = _check_grad(grad_out, idx.shape, dtype)
-    k = kernel[0] * kernel[1]
-    onehot = np.arange(k).reshape(1, 1, k, 1, 1) == idx[:, :, None]  # (N, C, kH kW, Ho, Wo)
-    cols = (onehot * grad_out[:, :, None]).reshape(idx.shape[:2] + kernel + idx.shape[2:])
-    padded = (x_shape[2] + sum(pads[0]), x_shape[3] + sum(pads[1]))
-    return np.ascontiguousarray(_crop(_scatter(cols, padded, stride, dilation), pads, x_shape[2:]))
+    if np.isfinite(grad_out).all():  # g [idx == q]: a product, much faster than a select
+        def part(i, j):
+            return grad_out * (idx == i * kernel[1] + j)
+    else:  # inf * 0 would be NaN: select instead
+        def part(i, j):
+            return np.where(idx == i * kernel[1] + j, grad_out, np.zeros((), dtype))
+    return _scatter_offsets(part, x_shape, kernel, stride, pads, dilation, dtype)
+
+
+def _window_max(win, nan):
+    """The maximum over the window axes of win (N, C, kH, kW, Ho, Wo) and the row-major offset q = i kW + j
+    where torch finds it, by a loop over the kernel offsets: q replaces the best so far when its value is
+    larger, or is NaN (nan: whether x holds a NaN at all). Returns (max, q), q of the smallest int dtype.
+    As q grows through the loop, "q where better, else the old index" is max(old index, q [better])."""
+    kh, kw = win.shape[2:4]
+    y = win[:, :, 0, 0].copy()
+    dtype = np.min_scalar_type(kh * kw - 1)
+    idx = np.zeros(y.shape, dtype)
+    for q in range(1, kh * kw):
+        v = win[:, :, q // kw, q % kw]
+        better = v > y
+        if nan:
+            better |= np.isnan(v)
+        np.maximum(y, v, out=y)  # NaN propagates, as in torch
+        np.maximum(idx, better * dtype.type(q), out=idx)
+    return y, idx
+
+
+def _scatter_offsets(part, x_shape, kernel, stride, pads, dilation, dtype):
+    """grad_x (N, C, H, W) with grad_x_pad[n, c, h s + i d, w s + j d] += part(i, j)[n, c, h, w], one strided
+    assignment or add per kernel offset (i, j). Windows that do not overlap (s >= d (k - 1) + 1) write
+    disjoint cells: then each offset assigns instead of adding."""
+    n, c, h, w = x_shape
+    ho, wo = conv2d_output_size(h, kernel[0], stride=stride[0], padding=pads[0], dilation=dilation[0]), \
+        conv2d_output_size(w, kernel[1], stride=stride[1], padding=pads[1], dilation=dilation[1])
+    padded = (h + sum(pads[0]), w + sum(pads[1]))
+    disjoint = all(s >= d * (k - 1) + 1 for s, d, k in zip(stride, dilation, kernel))
+    tiled = disjoint and tuple(stride) == tuple(kernel) and (ho * kernel[0], wo * kernel[1]) == padded
+    grad = (np.empty if tiled else np.zeros)((n, c) + padded, dtype)  # tiled: every cell is written
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            h0, w0 = i * dilation[0], j * dilation[1]
+            cells = grad[:, :, h0:h0 + stride[0] * (ho - 1) + 1:stride[0], w0:w0 + stride[1] * (wo - 1) + 1:stride[1]]
+            if disjoint:
+                cells[...] = part(i, j)
+            else:
+                cells += part(i, j)
+    return grad if not any(pads[0] + pads[1]) else np.ascontiguousarray(_crop(grad, pads, (h, w)))
 
 
 def _pool_divisor(size, kernel, stride, pad, out, count_include_pad):
@@ -366,7 +419,10 @@ def avg_pool2d_forward(x, kernel_size, *, stride=None, padding=0, ceil_mode=Fals
         div = np.outer(rows, cols).astype(float)  # (Ho, Wo)
     div = div.astype(x.dtype)
     win = _windows(_pad(x, pads), kernel, stride, dilation, out)  # (N, C, kH, kW, Ho, Wo) view
-    y = win.sum(axis=(2, 3)) / div
+    y = win[:, :, 0, 0].copy()
+    for q in range(1, kernel[0] * kernel[1]):  # the sum over the window, one kernel offset at a time
+        y += win[:, :, q // kernel[1], q % kernel[1]]
+    y /= div
     return y, (x.shape, div, kernel, stride, pads)
 
 
@@ -375,6 +431,4 @@ def avg_pool2d_backward(grad_out, cache):
     x_shape, div, kernel, stride, pads = cache
     grad_out = _check_grad(grad_out, x_shape[:2] + div.shape, div.dtype)
     g = grad_out / div  # (N, C, Ho, Wo)
-    cols = np.broadcast_to(g[:, :, None, None], x_shape[:2] + kernel + div.shape)
-    padded = (x_shape[2] + sum(pads[0]), x_shape[3] + sum(pads[1]))
-    return np.ascontiguousarray(_crop(_scatter(cols, padded, stride, (1, 1)), pads, x_shape[2:]))
+    return _scatter_offsets(lambda i, j: g, x_shape, kernel, stride, pads, (1, 1), div.dtype)
