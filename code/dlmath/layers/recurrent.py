@@ -64,9 +64,13 @@ def _check_grads(grads, shapes, dtype):
     return out
 
 
-def _sigmoid(a):
-    """1 / (1 + exp(-a)) without overflow: exp(-log(1 + exp(-a)))."""
-    return np.exp(-np.logaddexp(0.0, -a))
+def _sigmoid(a, out=None):
+    """1 / (1 + exp(-a)), written into out (a new array if None); exp(-a) = inf gives 0, as it should."""
+    out = np.negative(a, out=out)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
+    out += 1.0
+    return np.reciprocal(out, out=out)
 
 
 def _weight_grads(d_pre, inputs, has_bias):
@@ -129,18 +133,25 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     given = (h0 is not None, c0 is not None)
     x, h0, c0, w_ih, w_hh, b_ih, b_hh, has_bias = _check(x, {"h0": h0, "c0": c0}, w_ih, w_hh, b_ih, b_hh, 4)
     (t_len, n, _), hid = x.shape, w_hh.shape[1]
-    x_proj = x @ w_ih.T + b_ih  # (T, N, 4H)
+    x_proj = x @ w_ih.T + (b_ih + b_hh)  # (T, N, 4H): the input part and both biases of every step at once
     acts = np.empty((t_len, n, 4 * hid), dtype=x.dtype)  # (T, N, 4H): i, f, g, o after their squashing
     hs, cs = np.empty((t_len, n, hid), dtype=x.dtype), np.empty((t_len, n, hid), dtype=x.dtype)
+    tanh_cs = np.empty_like(cs)  # tanh(c_t), kept for the backward pass
     h, c = h0, c0
     for t in range(t_len):
-        pre = x_proj[t] + h @ w_hh.T + b_hh  # (N, 4H)
-        i, f, o = _sigmoid(pre[:, :hid]), _sigmoid(pre[:, hid:2 * hid]), _sigmoid(pre[:, 3 * hid:])
-        g = np.tanh(pre[:, 2 * hid:3 * hid])
-        c = f * c + i * g  # (N, H)
-        h = o * np.tanh(c)  # (N, H)
-        acts[t], hs[t], cs[t] = np.concatenate([i, f, g, o], axis=1), h, c
-    return hs, (h, c), (x, h0, c0, given, w_ih, w_hh, has_bias, acts, hs, cs)
+        pre = x_proj[t] + h @ w_hh.T  # (N, 4H)
+        i, f, g, o = _lstm_gates(pre, acts[t], hid)  # views into acts[t]
+        c = np.add(f * c, i * g, out=cs[t])  # (N, H)
+        h = np.multiply(o, np.tanh(c, out=tanh_cs[t]), out=hs[t])  # (N, H)
+    return hs, (h.copy(), c.copy()), (x, h0, c0, given, w_ih, w_hh, has_bias, acts, hs, cs, tanh_cs)
+
+
+def _lstm_gates(pre, out, hid):
+    """sigmoid of the whole pre-activation (N, 4H) into out, then tanh over the g block; returns the four
+    (N, H) views i, f, g, o of out."""
+    _sigmoid(pre, out=out)
+    np.tanh(pre[:, 2 * hid:3 * hid], out=out[:, 2 * hid:3 * hid])
+    return out[:, :hid], out[:, hid:2 * hid], out[:, 2 * hid:3 * hid], out[:, 3 * hid:]
 
 
 def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
@@ -151,7 +162,7 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     cell gradient passing to t-1 is dc * f (the additive path). dh0, dc0 and the bias gradients are None
     where those inputs were None.
     """
-    x, h0, c0, given, w_ih, w_hh, has_bias, acts, hs, cs = cache
+    x, h0, c0, given, w_ih, w_hh, has_bias, acts, hs, cs, tanh_cs = cache
     hid = hs.shape[2]
     grad_output, dh, dc = _check_grads({"grad_output": grad_output, "grad_h_n": grad_h_n, "grad_c_n": grad_c_n},
                                        (hs.shape, h0.shape, c0.shape), x.dtype)
@@ -159,17 +170,28 @@ def lstm_backward(grad_output, grad_h_n, grad_c_n, cache):
     for t in reversed(range(x.shape[0])):
         i, f, g, o = (acts[t, :, k * hid:(k + 1) * hid] for k in range(4))
         c_prev = cs[t - 1] if t > 0 else c0
-        tanh_c = np.tanh(cs[t])
         dh = dh + grad_output[t]
-        dc = dc + dh * o * (1.0 - tanh_c ** 2)
-        d_pre[t] = np.concatenate([dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f),
-                                   dc * i * (1.0 - g ** 2), dh * tanh_c * o * (1.0 - o)], axis=1)
+        dc = dc + dh * o * (1.0 - tanh_cs[t] ** 2)
+        _lstm_gate_grads(d_pre[t], dh, dc, i, f, g, o, c_prev, tanh_cs[t], hid)
         dh = d_pre[t] @ w_hh  # (N, H): into h_{t-1}
         dc = dc * f  # (N, H): into c_{t-1}
     h_prev = np.concatenate([h0[None], hs[:-1]])  # (T, N, H)
     dw_ih, db_ih = _weight_grads(d_pre, x, has_bias[0])
     dw_hh, db_hh = _weight_grads(d_pre, h_prev, has_bias[1])
     return (d_pre @ w_ih, dh if given[0] else None, dc if given[1] else None, dw_ih, dw_hh, db_ih, db_hh)
+
+
+def _lstm_gate_grads(out, dh, dc, i, f, g, o, c_prev, tanh_c, hid):
+    """Into out (N, 4H): [dc g i (1 - i), dc c_{t-1} f (1 - f), dc i (1 - g^2), dh tanh(c_t) o (1 - o)]."""
+    d_i, d_f, d_g, d_o = (out[:, k * hid:(k + 1) * hid] for k in range(4))
+    np.multiply(dc, g, out=d_i)
+    d_i *= i * (1.0 - i)
+    np.multiply(dc, c_prev, out=d_f)
+    d_f *= f * (1.0 - f)
+    np.multiply(dc, i, out=d_g)
+    d_g *= 1.0 - g * g
+    np.multiply(dh, tanh_c, out=d_o)
+    d_o *= o * (1.0 - o)
 
 
 # ------------------------------------------------------------------------------------------------- GRU
@@ -184,19 +206,22 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
     given = h0 is not None
     x, h0, w_ih, w_hh, b_ih, b_hh, has_bias = _check(x, {"h0": h0}, w_ih, w_hh, b_ih, b_hh, 3)
     (t_len, n_batch, _), hid = x.shape, w_hh.shape[1]
+    b_hh = np.broadcast_to(np.asarray(b_hh, dtype=x.dtype), (3 * hid,))
     x_proj = x @ w_ih.T + b_ih  # (T, N, 3H)
+    x_proj[:, :, :2 * hid] += b_hh[:2 * hid]  # b_hr, b_hz join the input part; b_hn stays inside r * (...)
     acts = np.empty((t_len, n_batch, 3 * hid), dtype=x.dtype)  # (T, N, 3H): r, z, n
     hn_proj = np.empty((t_len, n_batch, hid), dtype=x.dtype)  # (T, N, H): W_hn h_{t-1} + b_hn
     hs = np.empty((t_len, n_batch, hid), dtype=x.dtype)
     h = h0
     for t in range(t_len):
-        h_proj = h @ w_hh.T + b_hh  # (N, 3H)
-        r = _sigmoid(x_proj[t, :, :hid] + h_proj[:, :hid])
-        z = _sigmoid(x_proj[t, :, hid:2 * hid] + h_proj[:, hid:2 * hid])
-        n = np.tanh(x_proj[t, :, 2 * hid:] + r * h_proj[:, 2 * hid:])
-        h = (1.0 - z) * n + z * h  # (N, H)
-        acts[t], hn_proj[t], hs[t] = np.concatenate([r, z, n], axis=1), h_proj[:, 2 * hid:], h
-    return hs, h, (x, h0, given, w_ih, w_hh, has_bias, acts, hn_proj, hs)
+        h_proj = h @ w_hh.T  # (N, 3H)
+        rz = _sigmoid(np.add(x_proj[t, :, :2 * hid], h_proj[:, :2 * hid], out=acts[t, :, :2 * hid]),
+                      out=acts[t, :, :2 * hid])  # r, z
+        r, z = rz[:, :hid], rz[:, hid:]
+        hn = np.add(h_proj[:, 2 * hid:], b_hh[2 * hid:], out=hn_proj[t])
+        n = np.tanh(x_proj[t, :, 2 * hid:] + r * hn, out=acts[t, :, 2 * hid:])
+        h = np.add(n, z * (h - n), out=hs[t])  # (1 - z) * n + z * h
+    return hs, h.copy(), (x, h0, given, w_ih, w_hh, has_bias, acts, hn_proj, hs)
 
 
 def gru_backward(grad_output, grad_h_n, cache):
@@ -217,11 +242,12 @@ def gru_backward(grad_output, grad_h_n, cache):
         r, z, n = (acts[t, :, k * hid:(k + 1) * hid] for k in range(3))
         h_prev = hs[t - 1] if t > 0 else h0
         dh = dh + grad_output[t]
-        d_an = dh * (1.0 - z) * (1.0 - n ** 2)  # (N, H): gradient of n's pre-activation
-        d_ar = d_an * hn_proj[t] * r * (1.0 - r)
-        d_az = dh * (h_prev - n) * z * (1.0 - z)
-        d_xproj[t] = np.concatenate([d_ar, d_az, d_an], axis=1)
-        d_hproj[t] = np.concatenate([d_ar, d_az, d_an * r], axis=1)
+        d_ar, d_az, d_an = (d_xproj[t, :, k * hid:(k + 1) * hid] for k in range(3))
+        np.multiply(dh * (1.0 - z), 1.0 - n * n, out=d_an)  # gradient of n's pre-activation
+        np.multiply(d_an * hn_proj[t], r * (1.0 - r), out=d_ar)
+        np.multiply(dh * (h_prev - n), z * (1.0 - z), out=d_az)
+        d_hproj[t, :, :2 * hid] = d_xproj[t, :, :2 * hid]
+        np.multiply(d_an, r, out=d_hproj[t, :, 2 * hid:])
         dh = dh * z + d_hproj[t] @ w_hh  # (N, H): into h_{t-1}
     h_prev = np.concatenate([h0[None], hs[:-1]])  # (T, N, H)
     dw_ih, db_ih = _weight_grads(d_xproj, x, has_bias[0])
