@@ -186,7 +186,7 @@ def separable_block_backward(grad_y, cache):
 
 # ------------------------------------------------------------------------------------------ the digits CNN
 # (name, output channels, 2 x 2 max pool after it): 1 x 8 x 8 -> C1 x 8 x 8 -> C2 x 4 x 4 -> C3 x 2 x 2 -> 10
-DIGITS_CNN_STAGES = (("conv1", 32, False), ("conv2", 64, True), ("conv3", 64, True))
+DIGITS_CNN_STAGES = (("conv1", 16, False), ("conv2", 32, True), ("conv3", 32, True))
 
 
 def init_digits_cnn(rng, *, stages=DIGITS_CNN_STAGES, n_classes=10):
