@@ -119,7 +119,10 @@ def _pad(x, pads, value=0.0):
     """x (N, C, H, W) padded by pads ((top, bottom), (left, right)) with ``value``; x itself if no padding."""
     if not any(pads[0] + pads[1]):
         return x
-    return np.pad(x, ((0, 0), (0, 0)) + tuple(pads), constant_values=value)
+    (top, bottom), (left, right) = pads
+    out = np.full(x.shape[:2] + (x.shape[2] + top + bottom, x.shape[3] + left + right), value, dtype=x.dtype)
+    out[:, :, top:top + x.shape[2], left:left + x.shape[3]] = x
+    return out
 
 
 def _windows(xp, kernel, stride, dilation, out):
@@ -152,17 +155,56 @@ def _group_columns(win, groups):
             .reshape(groups, c // groups * kh * kw, n * ho * wo))
 
 
-def _per_image(cols, n, m):
+# Below this many output positions per image, one GEMM over the whole batch (and a transpose) beats one
+# small GEMM per image, whose per-call cost then dominates.
+_PER_IMAGE_MIN = 64
+
+
+def _per_image(cols, n):
     """cols (G, K, N M) as the view (N, G, K, M): image n's block of columns, a (K, M) matrix with row
     stride N M that BLAS reads as it is (no copy)."""
-    return cols.reshape(cols.shape[0], cols.shape[1], n, m).transpose(2, 0, 1, 3)
+    g, k, nm = cols.shape
+    return cols.reshape(g, k, n, nm // n if n else 0).transpose(2, 0, 1, 3)
+
+
+def _columns_product(w, cols, n):
+    """W_g cols_g for w (G, O, K) and cols (G, K, N M), returned as (N, G, O, M), i.e. in NCHW order: one
+    GEMM per image on the strided view of its columns, or one per group and a transpose for small images."""
+    g, k, nm = cols.shape
+    m = nm // n if n else 0
+    if m >= _PER_IMAGE_MIN:
+        return np.matmul(w, _per_image(cols, n))
+    return np.matmul(w, cols).reshape(g, w.shape[1], n, m).transpose(2, 0, 1, 3)
 
 
 def _weight_gradient(cols, dy):
     """dW_g = sum_n dY[n, g] cols_g[:, n]^T for cols (G, K, N M) and dY (N, G, O, M): (G, O, K). Computed
-    as (cols dY^T)^T, one product per image, summed: OpenBLAS is much faster in this order."""
-    n, m = dy.shape[0], dy.shape[3]
-    return np.matmul(_per_image(cols, n, m), dy.transpose(0, 1, 3, 2)).sum(axis=0).transpose(0, 2, 1)
+    as (cols dY^T)^T, one product per image then summed (or one per group for small images): OpenBLAS is
+    much faster in this order."""
+    n, g, o, m = dy.shape
+    if m >= _PER_IMAGE_MIN:
+        return np.matmul(_per_image(cols, n), dy.transpose(0, 1, 3, 2)).sum(axis=0).transpose(0, 2, 1)
+    return np.matmul(cols, dy.transpose(1, 0, 3, 2).reshape(g, n * m, o)).transpose(0, 2, 1)
+
+
+def _input_gradient(weight, dy, x_shape, stride, pads, dilation):
+    """col2im(dcols) with dcols_g = W_g^T dY_g, built one kernel offset at a time: the rows (c, i, j) of
+    dcols for one offset (i, j) are W[:, c, i, j]^T dY, a (C_in/G, C_out/G) @ (C_out/G, Ho Wo) product per
+    image and group, added at once into the strided cells of the padded input they were read from. The
+    full column matrix is never built: one buffer of N C_in Ho Wo numbers serves every offset."""
+    n, c_in, h, w = x_shape
+    c_out, cg, kh, kw = weight.shape
+    g, ho, wo = dy.shape[1], *_geometry((h, w), (kh, kw), stride, pads, dilation)
+    w_t = np.ascontiguousarray(weight.reshape(g, c_out // g, cg, kh, kw).transpose(3, 4, 0, 2, 1))
+    grad = np.zeros((n, c_in, h + sum(pads[0]), w + sum(pads[1])), dtype=weight.dtype)
+    buf = np.empty((n, g, cg, ho * wo), dtype=weight.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            np.matmul(w_t[i, j], dy, out=buf)  # offset (i, j) of dcols: (N, G, C_in/G, Ho Wo)
+            h0, w0 = i * dilation[0], j * dilation[1]
+            grad[:, :, h0:h0 + stride[0] * (ho - 1) + 1:stride[0],
+                 w0:w0 + stride[1] * (wo - 1) + 1:stride[1]] += buf.reshape(n, c_in, ho, wo)
+    return grad if not any(pads[0] + pads[1]) else np.ascontiguousarray(_crop(grad, pads, (h, w)))
 
 
 def _crop(xp, pads, hw):
@@ -209,8 +251,7 @@ def conv2d_forward(x, weight, bias=None, *, stride=1, padding=0, dilation=1, gro
     g = groups
     win = _windows(_pad(x, pads), (kh, kw), stride, dilation, (ho, wo))  # (N, C_in, kH, kW, Ho, Wo) view
     cols = _group_columns(win, g)  # (G, K, N Ho Wo), the one copy
-    out = np.matmul(weight.reshape(g, c_out // g, -1), _per_image(cols, n, ho * wo))  # (N, G, C_out/G, Ho Wo)
-    out = out.reshape(n, c_out, ho, wo)
+    out = _columns_product(weight.reshape(g, c_out // g, -1), cols, n).reshape(n, c_out, ho, wo)  # W_g cols_g
     if bias is not None:
         out += bias[:, None, None]
     return out, (x.shape, weight, cols, stride, pads, dilation, bias is not None)
@@ -227,10 +268,7 @@ def conv2d_backward(grad_out, cache):
     grad_out = _check_grad(grad_out, (n, c_out, ho, wo), weight.dtype)
     dy = grad_out.reshape(n, g, c_out // g, ho * wo)  # (N, G, C_out/G, Ho Wo): dY_g, image by image
     grad_weight = _weight_gradient(cols, dy).reshape(weight.shape)  # dY_g cols_g^T
-    dcols = np.matmul(weight.reshape(g, c_out // g, -1).transpose(0, 2, 1), dy)  # (N, G, K, Ho Wo)
-    padded = (h + sum(pads[0]), w + sum(pads[1]))
-    grad_x = _scatter(dcols.reshape(n, c_in, kh, kw, ho, wo), padded, stride, dilation)  # col2im
-    grad_x = np.ascontiguousarray(_crop(grad_x, pads, (h, w)))
+    grad_x = _input_gradient(weight, dy, x_shape, stride, pads, dilation)  # col2im(W_g^T dY_g)
     grad_bias = grad_out.sum(axis=(0, 2, 3)) if has_bias else None
     return grad_x, grad_weight, grad_bias
 
