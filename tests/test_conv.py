@@ -362,3 +362,82 @@ def test_torch_float32(rng, op):
     inputs = [a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in inputs]
     _torch_check(torch, forward, backward, [F.conv2d, F.conv_transpose2d, F.max_pool2d, F.avg_pool2d][op], inputs, opts,
                  rng, tol=dict(rtol=1e-5, atol=1e-5))
+
+
+# ------------------------------------------------------------------------------------ fast paths
+@pytest.fixture(params=["per_image", "whole_batch"])
+def gemm_layout(request, monkeypatch):
+    """Both GEMM layouts of conv2d: one product per image (large images) or one per group (small ones)."""
+    from dlmath.layers import conv
+    monkeypatch.setattr(conv, "_PER_IMAGE_MIN", 0 if request.param == "per_image" else 10 ** 9)
+    return request.param
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups", [
+    (1, 0, 1, 1), (2, 1, 1, 1), ((2, 1), (1, 2), (2, 1), 2), (1, 1, 2, 4), (3, (0, 1), 1, 1)])
+def test_conv2d_layouts_match_explicit_sums(rng, gemm_layout, stride, padding, dilation, groups):
+    x = rng.standard_normal((2, 4, 7, 6))
+    w = rng.standard_normal((4 * (2 if groups < 4 else 1), 4 // groups, 3, 2))
+    b = rng.standard_normal(w.shape[0]) + 0.5
+    out, _ = conv2d_forward(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    np.testing.assert_allclose(out, _conv_loops(x, w, b, stride, padding, dilation, groups), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("opts", [dict(padding=1), dict(stride=2, padding=(1, 0), dilation=(1, 2), groups=2)])
+def test_gradcheck_conv2d_layouts(rng, gemm_layout, opts):
+    x, w = rng.standard_normal((2, 4, 6, 5)), rng.standard_normal((6, 4 // opts.get("groups", 1), 3, 2))
+    errors = check_backward(lambda a, b, c: conv2d_forward(a, b, c, **opts), conv2d_backward, [x, w, _bias(rng, 6)], rng)
+    assert max(errors) < 1e-7, errors
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("stride,padding,dilation,groups", [
+    (1, 1, 1, 1), (1, "same", (1, 2), 2), (2, (2, 0), 1, 4), ((2, 1), 0, (1, 2), 1)])
+def test_torch_conv2d_layouts(rng, gemm_layout, stride, padding, dilation, groups):
+    torch = pytest.importorskip("torch")
+    c_out = 8 if groups < 4 else 4
+    arrays = [rng.standard_normal((3, 4, 9, 7)), rng.standard_normal((c_out, 4 // groups, 3, 2)), rng.standard_normal(c_out)]
+    _torch_check(torch, conv2d_forward, conv2d_backward, torch.nn.functional.conv2d, arrays,
+                 dict(stride=stride, padding=padding, dilation=dilation, groups=groups), rng)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_torch_conv2d_benchmark_sized(rng, dtype):
+    """A layer as the benchmark's (images of 16 x 12, past the per-image threshold, 3x3, padding 1)."""
+    torch = pytest.importorskip("torch")
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((4, 6, 16, 12), (10, 6, 3, 3), (10,)))
+    tol = TOL if dtype == "float64" else dict(rtol=1e-4, atol=1e-4)
+    _torch_check(torch, conv2d_forward, conv2d_backward, torch.nn.functional.conv2d, [x, w, b], dict(padding=1), rng, tol)
+
+
+@pytest.mark.parametrize("shape,kernel_size", [((2, 3, 8, 6), 2), ((2, 3, 8, 6), (4, 3)), ((1, 2, 6, 6), 3), ((2, 1, 8, 6), (2, 1))])
+def test_torch_pools_that_tile_the_input(rng, shape, kernel_size):
+    """stride = kernel and no padding, the input an exact multiple: each cell written once (no zero fill)."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = rng.integers(0, 3, shape).astype(float)  # ties
+    _torch_check(torch, max_pool2d_forward, max_pool2d_backward, F.max_pool2d, [x, kernel_size], {}, rng)
+    _torch_check(torch, avg_pool2d_forward, avg_pool2d_backward, F.avg_pool2d, [rng.standard_normal(shape), kernel_size], {}, rng)
+
+
+@pytest.mark.parametrize("opts", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1)])
+def test_torch_max_pool2d_nonfinite_upstream_gradient(rng, opts):
+    """An inf in the upstream gradient reaches the argmax only: the other cells of its window stay 0."""
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((1, 2, 6, 4))
+    y, cache = max_pool2d_forward(x, **opts)
+    g = rng.standard_normal(y.shape)
+    g[0, 1, 1, 1] = np.inf
+    xt = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(xt, **opts).backward(torch.tensor(g))
+    np.testing.assert_allclose(max_pool2d_backward(g, cache), xt.grad.numpy(), **TOL)
+
+
+def test_pool_windows_that_do_not_overlap_assign_each_cell_once(rng):
+    """With stride > kernel the windows leave gaps; the gradient there is exactly zero, the rest as torch."""
+    x = rng.standard_normal((2, 2, 9, 9))
+    y, cache = max_pool2d_forward(x, 2, stride=3)
+    g = rng.standard_normal(y.shape)
+    gx = max_pool2d_backward(g, cache)
+    assert np.all(gx[:, :, 2::3, :] == 0) and np.all(gx[:, :, :, 2::3] == 0)
+    np.testing.assert_allclose(gx.sum(axis=(2, 3)), g.sum(axis=(2, 3)), rtol=1e-12)
