@@ -59,15 +59,24 @@ CASES = {
     "gelu": (A.gelu_forward, A.gelu_backward, _gelu,
              lambda v: 0.5 * math.erfc(-v / SQRT2) + v * math.exp(-0.5 * v * v) / math.sqrt(2 * math.pi)),
     "gelu_tanh": (lambda x: A.gelu_forward(x, approximate="tanh"), A.gelu_backward, _gelu_tanh, None),
+    "silu": (A.silu_forward, A.silu_backward, lambda v: v * _sigmoid(v),
+             lambda v: _sigmoid(v) * (1.0 + v * (1.0 - _sigmoid(v)))),
+    "elu": (A.elu_forward, A.elu_backward, lambda v: v if v > 0 else math.expm1(v),
+            lambda v: 1.0 if v > 0 else math.exp(v)),
+    "elu_0.5": (lambda x: A.elu_forward(x, alpha=0.5), A.elu_backward, lambda v: v if v > 0 else 0.5 * math.expm1(v),
+                lambda v: 1.0 if v > 0 else 0.5 * math.exp(v)),
 }
 KINKS = {"relu": [0.0], "leaky_relu": [0.0], "leaky_relu_0.2": [0.0], "leaky_relu_neg": [0.0],
          # softplus switches to the identity at beta x = threshold: a jump there
          "softplus": [20.0], "softplus_beta": [3.0 / 2.5], "softplus_small_beta": [1.0 / 0.3],
          # GELU's stationary point: a zero derivative, where a relative error means nothing
-         "gelu": [-0.7518], "gelu_tanh": [-0.7518]}
+         "gelu": [-0.7518], "gelu_tanh": [-0.7518],
+         # SiLU's stationary point (x = -1.2785), ELU's kink (a jump of the derivative when alpha != 1)
+         "silu": [-1.2785], "elu": [0.0], "elu_0.5": [0.0]}
 # where the derivative is not negligible next to the value, so that a relative gradient check works
 # (the tanh form of GELU computes 1 + tanh(u), which cancels for x << 0: its absolute error limits it to x > -3)
-RANGE = {"sigmoid": (-5, 5), "tanh": (-3, 3), "gelu": (-6, 6), "gelu_tanh": (-3, 6)}
+RANGE = {"sigmoid": (-5, 5), "tanh": (-3, 3), "gelu": (-6, 6), "gelu_tanh": (-3, 6),
+         "silu": (-8, 25), "elu": (-4, 25), "elu_0.5": (-4, 25)}  # ELU saturates at -alpha for x << 0
 
 
 def _grid():
@@ -394,6 +403,9 @@ def _torch_functions(torch):
         "softplus_small_beta": lambda t: F.softplus(t, beta=0.3, threshold=1.0),
         "gelu": F.gelu,
         "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+        "silu": F.silu,
+        "elu": F.elu,
+        "elu_0.5": lambda t: F.elu(t, alpha=0.5),
     }
 
 
@@ -426,3 +438,23 @@ def test_torch_empty_and_float32(name):
     out = forward(x)[0]
     assert str(yt.dtype) == "torch.float32" and out.dtype == np.float32
     np.testing.assert_allclose(out, yt.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), float("inf"), "1", None, True, [1.0]])
+def test_bad_alpha_rejected(alpha):
+    with pytest.raises(ValueError, match="^alpha must be a finite number, got"):
+        A.elu_forward(np.zeros(3), alpha=alpha)
+
+
+def test_silu_and_elu_properties():
+    """SiLU: silu(x) - silu(-x) = x, minimum about -0.2785 at x = -1.2785; ELU with alpha = 1 is C^1 at 0
+    and tends to -alpha; both tend to the identity for large x."""
+    x = np.linspace(-30, 30, 6001)
+    np.testing.assert_allclose(A.silu_forward(x)[0] - A.silu_forward(-x)[0], x, rtol=1e-14, atol=1e-14)
+    i = np.argmin(A.silu_forward(x)[0])
+    assert abs(x[i] + 1.2785) < 0.01 and abs(A.silu_forward(x)[0][i] + 0.2785) < 1e-3
+    for alpha in (1.0, 0.5, 2.0):
+        out, cache = A.elu_forward(np.array([-1e3, -1e-12, 1e-12]), alpha=alpha)
+        assert out[0] == -alpha and abs(out[1]) < 1e-11
+        d = A.elu_backward(np.ones(3), cache)
+        assert d[2] == 1.0 and abs(d[1] - alpha) < 1e-11

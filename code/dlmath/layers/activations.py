@@ -14,7 +14,7 @@ import numpy as np
 __all__ = [
     "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward", "relu_forward", "relu_backward",
     "leaky_relu_forward", "leaky_relu_backward", "softplus_forward", "softplus_backward",
-    "gelu_forward", "gelu_backward",
+    "gelu_forward", "gelu_backward", "silu_forward", "silu_backward", "elu_forward", "elu_backward",
 ]
 
 
@@ -28,6 +28,7 @@ _OPTIONS = {  # name: (test of a valid value, what a valid value is)
     "beta": (_real(lambda v: 0.0 < v < math.inf), "a finite positive number"),
     "threshold": (_real(lambda v: not math.isnan(v)), "a real number other than NaN"),
     "approximate": (lambda v: isinstance(v, str) and v in ("none", "tanh"), "'none' or 'tanh'"),
+    "alpha": (_real(math.isfinite), "a finite number"),
 }
 
 
@@ -171,3 +172,36 @@ def gelu_backward(grad_out, cache):
     t = aux
     dinner = _GELU_TANH_C * (1.0 + 3 * 0.044715 * x * x)
     return grad_out * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dinner)
+
+
+# --------------------------------------------------------------------------------------------- SiLU, ELU
+def silu_forward(x):
+    """silu(x) = x sigma(x) (eq-activations-silu), the Swish of Ramachandran et al. (2017) with beta = 1."""
+    x = _check(x)
+    s, _ = sigmoid_forward(x)
+    return x * s, (x, s)
+
+
+def silu_backward(grad_out, cache):
+    """silu'(x) = sigma(x) (1 + x (1 - sigma(x))) (eq-activations-silu)."""
+    x, s = cache
+    grad_out = _check_grad(grad_out, x)
+    return grad_out * (s * (1.0 + x * (1.0 - s)))
+
+
+def elu_forward(x, *, alpha=1.0):
+    """elu(x) = x for x > 0, alpha (exp(x) - 1) for x <= 0 (eq-activations-elu), Clevert et al. (2016).
+
+    expm1 keeps the digits of exp(x) - 1 near 0; exp of a non-positive number never overflows.
+    """
+    x, alpha = _check(x, alpha=alpha)
+    neg = alpha * np.expm1(np.minimum(x, 0.0))
+    return np.where(x > 0, x, neg), (x, alpha)
+
+
+def elu_backward(grad_out, cache):
+    """elu'(x) = 1 for x > 0, alpha exp(x) for x <= 0 (eq-activations-elu); torch's values at the kink x = 0
+    (alpha) and at NaN (grad_out passes, as the test x <= 0 fails)."""
+    x, alpha = cache
+    grad_out = _check_grad(grad_out, x)
+    return grad_out * np.where(x <= 0, alpha * np.exp(np.minimum(x, 0.0)), 1.0)
