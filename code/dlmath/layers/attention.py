@@ -82,11 +82,31 @@ def _check_grad(grad_out, shape, dtype):
 
 # ------------------------------------------------------------------------------ scaled dot-product attention
 def _masked_softmax(scores):
-    """Softmax along the last axis, shifted by the row maximum; an all -inf row gives zeros, not NaN."""
+    """Softmax along the last axis, shifted by the row maximum; an all -inf row gives zeros, not NaN.
+    Works in place: scores (a fresh array) becomes the probabilities."""
     m = np.max(scores, axis=-1, keepdims=True, initial=-np.inf)
-    e = np.exp(scores - np.where(np.isfinite(m), m, 0.0))  # in [0, 1]; masked entries exp(-inf) = 0
+    if not np.isfinite(m).all():
+        m = np.where(np.isfinite(m), m, 0.0)
+    scores -= m
+    e = np.exp(scores, out=scores)  # in [0, 1]; masked entries exp(-inf) = 0
     z = np.sum(e, axis=-1, keepdims=True)
-    return e / np.where(z > 0, z, 1.0)  # a fully masked row: 0 / 1 = 0
+    if not (z > 0).all():
+        z = np.where(z > 0, z, 1.0)  # a fully masked row: 0 / 1 = 0
+    e /= z
+    return e
+
+
+def _apply_mask(scores, mask):
+    """Scores with a boolean mask (False -> -inf) or a float mask (added), in place where the shapes allow."""
+    if mask is None:
+        return scores
+    if np.broadcast_shapes(scores.shape, mask.shape) != scores.shape:  # the mask adds leading axes
+        return np.where(mask, scores, -np.inf) if mask.dtype == bool else scores + mask
+    if mask.dtype == bool:
+        np.copyto(scores, -np.inf, where=~mask)
+    else:
+        scores += mask
+    return scores
 
 
 def scaled_dot_product_attention_forward(query, key, value, *, attn_mask=None, dropout_p=0.0,
@@ -100,16 +120,22 @@ def scaled_dot_product_attention_forward(query, key, value, *, attn_mask=None, d
     """
     q, k, v, attn_mask, scale = _check_sdpa(query, key, value, attn_mask, dropout_p, is_causal, scale)
     L, S = q.shape[-2], k.shape[-2]
-    scores = (q * scale) @ np.swapaxes(k, -1, -2)  # (*, L, S)
+    scores = q @ np.swapaxes(k, -1, -2)  # (*, L, S)
+    scores *= scale
     if is_causal:
         attn_mask = np.tril(np.ones((L, S), dtype=bool))  # (L, S)
-    if attn_mask is not None and attn_mask.dtype == bool:
-        scores = np.where(attn_mask, scores, -np.inf)
-    elif attn_mask is not None:
-        scores = scores + attn_mask
+    scores = _apply_mask(scores, attn_mask)
     p = _masked_softmax(scores)  # (*, L, S), rows sum to 1 (or are all 0)
     out = p @ v  # (*, L, Ev)
     return out, (q, k, v, p, scale)
+
+
+def _softmax_backward(p, dp):
+    """P * (dP - rowsum(dP * P)), computed in place in dp (a fresh array)."""
+    row = np.einsum("...j,...j->...", dp, p)[..., None]  # rowsum(dP * P) without the (L, S) temporary
+    dp -= row
+    dp *= p
+    return dp
 
 
 def scaled_dot_product_attention_backward(grad_out, cache):
@@ -122,9 +148,11 @@ def scaled_dot_product_attention_backward(grad_out, cache):
     grad_out = _check_grad(grad_out, p.shape[:-1] + v.shape[-1:], q.dtype)
     dv = np.swapaxes(p, -1, -2) @ grad_out  # (*, S, Ev)
     dp = grad_out @ np.swapaxes(v, -1, -2)  # (*, L, S)
-    ds = p * (dp - np.sum(dp * p, axis=-1, keepdims=True))  # (*, L, S)
-    dq = (ds @ k) * scale  # (*, L, E)
-    dk = (np.swapaxes(ds, -1, -2) @ q) * scale  # (*, S, E)
+    ds = _softmax_backward(p, dp)  # P * (dP - rowsum(dP * P)), (*, L, S)
+    dq = ds @ k  # (*, L, E)
+    dq *= scale
+    dk = np.swapaxes(ds, -1, -2) @ q  # (*, S, E)
+    dk *= scale
     return dq, dk, dv
 
 
