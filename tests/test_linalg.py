@@ -325,3 +325,76 @@ def test_spectral_norm_convergence_rate():
               for k in (30, 40)]
     assert errors[0] > 0 and errors[1] > 0
     assert errors[0] / errors[1] == pytest.approx(0.9 ** -40, rel=0.05)
+
+
+# ------------------------------------------------------------------------- pinv and pca
+def test_pinv_penrose_conditions_and_normal_equations():
+    rng = np.random.default_rng(11)
+    for m, n, r in [(5, 3, 3), (3, 5, 3), (6, 4, 2), (4, 4, 4), (1, 3, 1)]:
+        A = rng.standard_normal((m, r)) @ rng.standard_normal((r, n))
+        P = la.pinv(A)
+        assert P.shape == (n, m)
+        assert np.allclose(A @ P @ A, A, atol=1e-10) and np.allclose(P @ A @ P, P, atol=1e-10)
+        assert np.allclose((A @ P).T, A @ P, atol=1e-10) and np.allclose((P @ A).T, P @ A, atol=1e-10)
+        if r == n:                                    # full column rank: (A^T A)^{-1} A^T
+            assert np.allclose(P, np.linalg.solve(A.T @ A, A.T), atol=1e-9)
+        b = rng.standard_normal(m)                     # least squares of minimum norm
+        assert np.allclose(P @ b, np.linalg.lstsq(A, b, rcond=None)[0], atol=1e-9)
+
+
+def test_pinv_drops_tiny_singular_values():
+    A = np.diag([1.0, 1e-20, 0.0])
+    assert np.allclose(la.pinv(A), np.diag([1.0, 0.0, 0.0]))
+    assert la.pinv(A, rtol=0.0)[1, 1] == pytest.approx(1e20)
+    with pytest.raises(ValueError, match="rtol"):
+        la.pinv(A, rtol=-1.0)
+    with pytest.raises(ValueError, match="shape"):
+        la.pinv(np.zeros(3))
+
+
+def test_pinv_torch_oracle():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    for shape in [(5, 3), (3, 5), (4, 4)]:
+        A = rng.standard_normal(shape)
+        assert np.allclose(la.pinv(A), torch.linalg.pinv(torch.tensor(A)).numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_pca_against_eigh_and_sklearn():
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((200, 5)) @ rng.standard_normal((5, 5)) + rng.standard_normal(5)
+    comps, var, mean = la.pca(x, 3)
+    assert comps.shape == (3, 5) and var.shape == (3,) and mean.shape == (5,)
+    assert np.allclose(comps @ comps.T, np.eye(3), atol=1e-12)
+    evals, evecs = np.linalg.eigh(np.cov(x, rowvar=False))          # ascending
+    assert np.allclose(var, evals[::-1][:3], rtol=1e-10)
+    for i in range(3):                                               # same directions up to sign
+        assert abs(abs(comps[i] @ evecs[:, -1 - i]) - 1) < 1e-9
+    proj = (x - mean) @ comps.T
+    assert np.allclose(np.var(proj, axis=0, ddof=1), var, rtol=1e-10)
+    decomposition = pytest.importorskip("sklearn.decomposition")
+    sk = decomposition.PCA(n_components=3).fit(x)
+    assert np.allclose(sk.explained_variance_, var, rtol=1e-10)
+    assert np.allclose(np.abs(sk.components_ @ comps.T), np.eye(3), atol=1e-9)
+
+
+def test_pca_reconstruction_is_eckart_young():
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((40, 6))
+    comps, _, mean = la.pca(x, 2)
+    recon = mean + ((x - mean) @ comps.T) @ comps
+    s = np.linalg.svd(x - mean, compute_uv=False)
+    assert np.linalg.norm(x - recon) ** 2 == pytest.approx(np.sum(s[2:] ** 2), rel=1e-10)
+    other = np.linalg.qr(rng.standard_normal((6, 2)))[0].T        # any other 2-dimensional subspace
+    worse = mean + ((x - mean) @ other.T) @ other
+    assert np.linalg.norm(x - worse) > np.linalg.norm(x - recon)
+
+
+def test_pca_bad_input():
+    x = np.random.default_rng(0).standard_normal((10, 3))
+    with pytest.raises(ValueError, match="at most"):
+        la.pca(x, 4)
+    with pytest.raises(ValueError, match="positive integer"):
+        la.pca(x, 0)
+    with pytest.raises(ValueError, match="two rows"):
+        la.pca(x[:1], 1)

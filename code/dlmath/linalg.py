@@ -13,7 +13,7 @@ import numpy as np
 
 __all__ = [
     "broadcast_shape", "matmul_shape", "condition_number", "spectral_norm",
-    "matrix_with_singular_values",
+    "matrix_with_singular_values", "pinv", "pca",
 ]
 
 
@@ -173,3 +173,49 @@ def matrix_with_singular_values(s, rng, m=None):
     U, _ = np.linalg.qr(rng.standard_normal((m, n)))  # (m, n), orthonormal columns
     V, _ = np.linalg.qr(rng.standard_normal((n, n)))  # (n, n), orthogonal
     return (U * s.astype(float)) @ V.T  # U diag(s) V^T without forming diag(s)
+
+
+# ------------------------------------------------------------------------- pseudo-inverse and PCA
+def pinv(A, *, rtol=None):
+    """The Moore-Penrose pseudo-inverse ``V diag(1 / sigma) U^T`` from the thin SVD of ``A``.
+
+    Implements eq-linear-algebra-pinv: ``A`` has shape ``(m, n)``; the result has shape ``(n, m)``.
+    Singular values at most ``rtol * sigma_max`` count as zero and are not inverted (default
+    ``rtol = max(m, n) * 2**-52``, NumPy's and PyTorch's choice). For full column rank it equals
+    ``(A^T A)^{-1} A^T`` (eq-linear-algebra-pinv-normal), and ``pinv(A) @ b`` is the least-squares
+    solution of smallest norm. Same as ``np.linalg.pinv`` and ``torch.linalg.pinv(A, rtol=...)``.
+    """
+    A = _check_matrix(A)
+    if rtol is None:
+        rtol = max(A.shape) * np.finfo(np.float64).eps
+    if not (isinstance(rtol, numbers.Real) and rtol >= 0):
+        raise ValueError(f"rtol must be a non-negative number, got {rtol!r}")
+    U, s, Vt = np.linalg.svd(A, full_matrices=False)  # thin: (m, r), (r,), (r, n) with r = min(m, n)
+    keep = s > rtol * s[0]
+    s_inv = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
+    return (Vt.T * s_inv) @ U.T  # V diag(1/sigma) U^T, (n, m)
+
+
+def pca(x, k):
+    """Principal component analysis of the rows of ``x`` (N examples, d features).
+
+    Returns ``(components, explained_variance, mean)``: ``components`` (k, d) holds the top ``k``
+    right singular vectors of the centred data (orthonormal rows), ``explained_variance`` (k,) the
+    variances of the data along them, ``sigma_i^2 / (N - 1)`` (eq-linear-algebra-pca-variance with
+    the unbiased normalization of scikit-learn), and ``mean`` (d,) the mean row. Each component's
+    sign is fixed so that its entry of largest absolute value is positive. Projections are
+    ``(x - mean) @ components.T``; the best rank-k reconstruction (Eckart-Young,
+    eq-linear-algebra-eckart-young) is ``mean + proj @ components``.
+    """
+    x = _check_matrix(x, name="x")
+    k = _check_positive_int("k", k)
+    N, d = x.shape
+    if k > min(N, d):
+        raise ValueError(f"k must be at most min(N, d) = {min(N, d)}, got k = {k}")
+    if N < 2:
+        raise ValueError(f"pca needs at least two rows, got shape {x.shape}")
+    mean = x.mean(axis=0)  # (d,)
+    _, s, Vt = np.linalg.svd(x - mean, full_matrices=False)  # (r,), (r, d)
+    comps = Vt[:k]  # (k, d)
+    signs = np.sign(comps[np.arange(k), np.argmax(np.abs(comps), axis=1)])
+    return comps * signs[:, None], s[:k] ** 2 / (N - 1), mean
