@@ -8,7 +8,7 @@ from dlmath.models import architectures as A
 # Published figures. LeNet-5: LeCun et al. (1998), section II.B (trainable parameters and connections per
 # layer). torchvision's model cards: AlexNet 61,100,840, VGG-16 138,357,544, ResNet-18 11,689,512 parameters.
 # Papers: VGG-16 about 15.5 G multiply-adds; ResNet-18 1.8e9 FLOPs (He et al. 2016, Table 1, counted as
-# multiply-adds); MobileNet v1 1.0-224: 569 M mult-adds, 4.2 M parameters (Howard et al. 2017, Table 8).
+# multiply-adds); MobileNet v1 1.0-224: 569 M mult-adds, 4.2 M parameters (Howard et al. 2017, its comparison tables).
 LENET5_PUBLISHED = {"C1": (156, 122_304), "S2": (12, 5_880), "C3": (1_516, 151_600), "S4": (32, 2_000),
                     "C5": (48_120, 48_120), "F6": (10_164, 10_164)}
 
