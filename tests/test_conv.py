@@ -441,3 +441,23 @@ def test_pool_windows_that_do_not_overlap_assign_each_cell_once(rng):
     gx = max_pool2d_backward(g, cache)
     assert np.all(gx[:, :, 2::3, :] == 0) and np.all(gx[:, :, :, 2::3] == 0)
     np.testing.assert_allclose(gx.sum(axis=(2, 3)), g.sum(axis=(2, 3)), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------ the benchmark table
+def test_benchmark_rows_and_table_without_torch(monkeypatch):
+    """The table chapter 14 prints at build time: one row per layer and dtype, torch columns 'not installed'
+    when torch cannot be imported, and a GEMM fraction for the convolutions only."""
+    from dlmath.book import benchmarks
+    monkeypatch.setattr(benchmarks, "_torch", lambda: None)
+    monkeypatch.setattr(benchmarks, "_conv_cases", lambda size: [
+        ("conv2d 2x3x6x6 -> 4", "conv2d", (2, 3, 6, 6), (4, 3, 3, 3), {"padding": 1}),
+        ("max_pool2d 2x2 on 2x3x6x6", "max_pool2d", (2, 3, 6, 6), None, {"kernel_size": 2})])
+    rows = benchmarks.conv_benchmark_rows("small", ("float64", "float32"), repeats=2)
+    assert [(r["layer"][:6], r["dtype"]) for r in rows] == [("conv2d", "float64"), ("conv2d", "float32"),
+                                                            ("max_po", "float64"), ("max_po", "float32")]
+    assert all(r["torch_ms"] is None and r["ratio"] is None and r["dlmath_ms"] > 0 for r in rows)
+    assert rows[0]["gflop"] == pytest.approx(3 * 2 * 4 * 27 * 2 * 36 / 1e9) and rows[2]["gflop"] is None
+    table = benchmarks.rows_to_markdown(rows).splitlines()
+    assert len(table) == 2 + len(rows) and table[2].count("not installed") == 4 and table[4].endswith("| - | not installed |")
+    with pytest.raises(ValueError):
+        benchmarks.conv_benchmark_rows("huge")
