@@ -2,7 +2,8 @@
 performance sections (chapter 14 runs the small size at build time).
 
 Each row times forward plus backward of one op, in dlmath and in PyTorch, in the same run on the same
-machine: the median of ``repeats`` timed calls after one warm-up call, in milliseconds, the ratio
+machine: the median of ``repeats`` timed calls after one warm-up call (more calls for an op that takes
+under a few milliseconds: at least 0.05 s of them), in milliseconds, the ratio
 dlmath / torch (below 1: dlmath is faster) and, for the ops that are matrix products at heart, the fraction
 of the machine's GEMM throughput each reaches. That throughput is measured in the same run by ``np.matmul``
 of a comparable size (the op's own largest product: for a convolution the im2col product
@@ -92,11 +93,14 @@ def machine_summary():
             + f"; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
-def _times_ms(fn, repeats):
-    """Milliseconds of ``repeats`` calls of fn after one warm-up call."""
+def _times_ms(fn, repeats, min_seconds=0.05, max_repeats=200):
+    """Milliseconds of calls of fn after one warm-up call: ``repeats`` calls, more for a fast fn (until
+    min_seconds have passed, at most max_repeats), so that the median of a sub-millisecond op is not one
+    unlucky time slice of a shared machine."""
     fn()
     out = []
-    for _ in range(repeats):
+    start = time.perf_counter()
+    while len(out) < repeats or (time.perf_counter() - start < min_seconds and len(out) < max_repeats):
         t0 = time.perf_counter()
         fn()
         out.append(1e3 * (time.perf_counter() - t0))
@@ -134,7 +138,7 @@ def _row(layer, dtype, ours, theirs, repeats, flops=None, gemm_shape=None):
             "ratio_of_minima": min(t_ours) / min(t_torch) if t_torch else None,
             "gflop": flops / 1e9 if flops else None, "gemm_gflops": gemm,
             "dlmath_gemm_fraction": frac(med), "torch_gemm_fraction": frac(med_t) if med_t else None,
-            "repeats": repeats}
+            "repeats": (len(t_ours), len(t_torch) if t_torch else 0)}
 
 
 def _check_args(size, dtypes, repeats):
@@ -359,8 +363,11 @@ def rows_to_markdown(rows, *, spread=False):
     def pct(f):
         return "-" if f is None else f"{100 * f:.0f}%"
 
+    def num(t):
+        return f"{t:.0f}" if t >= 100 else f"{t:.3g}"
+
     def ms(med, rng):
-        return f"{med:.3g}" + (f" ({rng[0]:.3g}-{rng[1]:.3g})" if spread else "")
+        return num(med) + (f" ({num(rng[0])}-{num(rng[1])})" if spread else "")
 
     lines = ["| layer (forward + backward) | dtype | dlmath ms | torch ms | dlmath / torch | ratio of minima "
              "| dlmath % GEMM | torch % GEMM |", "|---|---|---:|---:|---:|---:|---:|---:|"]
