@@ -179,3 +179,46 @@ def test_bad_input():
         info.bernoulli_nll(np.array([2.0]), np.array([0.5]))
     with pytest.raises(ValueError, match=r"q must lie in \[0, 1\]"):
         info.bernoulli_nll(np.array([1.0]), np.array([1.5]))
+
+
+# ---------------------------------------------------------------------------- mutual information
+def test_mutual_information_identities(rng):
+    joint = rng.dirichlet(np.ones(12), size=5).reshape(5, 3, 4)
+    mi = info.mutual_information(joint)
+    r, c = joint.sum(axis=-1), joint.sum(axis=-2)
+    # I = H(X) + H(Y) - H(X, Y) = KL(joint || r c^T), computed independently of the package's formula
+    h = stats.entropy(r, axis=-1) + stats.entropy(c, axis=-1) - stats.entropy(joint.reshape(5, -1), axis=-1)
+    np.testing.assert_allclose(mi, h, rtol=1e-12)
+    prod = (r[:, :, None] * c[:, None, :]).reshape(5, -1)
+    np.testing.assert_allclose(mi, stats.entropy(joint.reshape(5, -1), prod, axis=-1), rtol=1e-12)
+    assert np.all(mi > 0)
+    # symmetric in X and Y
+    np.testing.assert_allclose(info.mutual_information(np.swapaxes(joint, -1, -2)), mi, rtol=1e-12)
+
+
+def test_mutual_information_independent_and_deterministic(rng):
+    r, c = rng.dirichlet(np.ones(3)), rng.dirichlet(np.ones(5))
+    assert info.mutual_information(np.outer(r, c)) == pytest.approx(0.0, abs=1e-15)
+    # Y a function of X: I = H(Y); X uniform on {-1, 0, 1}, Y = X^2
+    joint = np.array([[0.0, 1 / 3], [1 / 3, 0.0], [0.0, 1 / 3]])
+    assert info.mutual_information(joint) == pytest.approx(np.log(3) - 2 / 3 * np.log(2), rel=1e-13)
+    # X = Y uniform on 4 values: I = log 4
+    assert info.mutual_information(np.eye(4) / 4) == pytest.approx(np.log(4), rel=1e-13)
+
+
+def test_mutual_information_matches_sklearn(rng):
+    metrics = pytest.importorskip("sklearn.metrics")
+    x = rng.integers(0, 3, size=500)
+    y = (x + rng.integers(0, 2, size=500)) % 4
+    counts = np.zeros((3, 4))
+    np.add.at(counts, (x, y), 1.0)
+    assert info.mutual_information(counts / counts.sum()) == pytest.approx(metrics.mutual_info_score(x, y), rel=1e-12)
+
+
+def test_mutual_information_bad_input():
+    with pytest.raises(ValueError, match="two axes"):
+        info.mutual_information(np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="sum to 1"):
+        info.mutual_information(np.full((2, 2), 0.3))
+    with pytest.raises(ValueError, match="non-negative"):
+        info.mutual_information(np.array([[0.6, -0.1], [0.3, 0.2]]))

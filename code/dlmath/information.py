@@ -5,7 +5,7 @@ Discrete distributions are arrays whose entries along ``axis`` are non-negative 
 Logarithms are natural (nats). The convention 0 log 0 = 0 holds: an outcome with p = 0 contributes
 nothing, whatever q is; an outcome with q = 0 < p makes cross-entropy and KL divergence infinite.
 Equations: eq-probability-entropy, -cross-entropy, -kl, -gaussian-kl, -bernoulli-nll,
--gaussian-nll. References: Shannon (1948); Kullback and Leibler (1951); Cover and Thomas (2006),
+-gaussian-nll, -mutual-information. References: Shannon (1948); Kullback and Leibler (1951); Cover and Thomas (2006),
 chapter 2. Only NumPy is needed.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["entropy", "cross_entropy", "kl_divergence", "gaussian_kl", "bernoulli_nll",
-           "gaussian_nll"]
+           "gaussian_nll", "mutual_information"]
 
 
 def _as_real(x, name):
@@ -146,3 +146,21 @@ def gaussian_nll(y, mean, var):
     y, mean, var = _as_real(y, "y"), _as_real(mean, "mean"), _positive(var, "var")
     y, mean, var = _broadcast(("y", "mean", "var"), (y, mean, var))
     return 0.5 * np.log(2 * np.pi * var) + (y - mean) ** 2 / (2 * var)
+
+
+def mutual_information(joint, tol=1e-6):
+    """I(X; Y) = sum_kj p_kj log(p_kj / (r_k c_j)) of a joint table (eq-probability-mutual-information).
+
+    joint: (..., K, J), the joint probabilities of X (rows) and Y (columns), summing to 1 over the last
+    two axes; leading axes are batch axes. r, c are the row and column sums (the marginals). Returns
+    (...,); zero exactly for independent X and Y, never negative (it is KL(joint || r c^T)).
+    """
+    joint = _as_real(joint, "joint")
+    if joint.ndim < 2:
+        raise ValueError(f"joint must have at least two axes (K, J), got shape {joint.shape}")
+    flat = _check_distribution(joint.reshape(joint.shape[:-2] + (-1,)), "joint", -1, tol)
+    r = joint.sum(axis=-1, keepdims=True)               # (..., K, 1)
+    c = joint.sum(axis=-2, keepdims=True)               # (..., 1, J)
+    # where p_kj > 0, r_k and c_j are positive too; 0 log 0 = 0 elsewhere
+    terms = flat.reshape(joint.shape) * (_safe_log(joint) - _safe_log(r * c))
+    return np.maximum(np.sum(terms, axis=(-2, -1)), 0.0)  # rounding can leave -1e-17 for independent X, Y
