@@ -69,6 +69,18 @@ USES = {
         y, cache = conv.conv_transpose2d_forward(np.ones((1, 1, 1, 1)), np.arange(4.0).reshape(1, 1, 2, 2))
         assert y.tolist() == [[[[0.0, 1.0], [2.0, 3.0]]]]
     """,
+    "layers/positional.py": """
+        import math
+        import numpy as np
+        import positional as P
+        pe = P.sinusoidal_positional_encoding(2, 4)  # w = (1, 1/100): row t = (sin t, cos t, sin t/100, cos t/100)
+        assert pe[0].tolist() == [0.0, 1.0, 0.0, 1.0]
+        assert abs(pe[1, 0] - math.sin(1.0)) < 1e-15 and abs(pe[1, 3] - math.cos(0.01)) < 1e-15
+        x = np.array([[1.0, 0.0], [1.0, 0.0]])  # positions 0 and 1, D = 2: rotation by 0 and by 1 radian
+        out, cache = P.rotary_forward(x)
+        assert out[0].tolist() == [1.0, 0.0] and abs(out[1, 0] - math.cos(1.0)) < 1e-15 and abs(out[1, 1] - math.sin(1.0)) < 1e-15
+        assert np.allclose(P.rotary_backward(out, cache), x)  # the inverse rotation
+    """,
     "layers/recurrent.py": """
         import math
         import numpy as np
