@@ -160,12 +160,16 @@ def _conv_cases(size):
     return [
         (f"conv2d {n}x32x{hw}x{hw} -> 64, 3x3, pad 1 (CIFAR)", "conv2d", (n, 32, hw, hw), (64, 32, 3, 3),
          {"padding": 1}),
-        ("conv2d 64x1x8x8 -> 16, 3x3, pad 1 (digits 1)", "conv2d", (64, 1, 8, 8), (16, 1, 3, 3), {"padding": 1}),
-        ("conv2d 64x16x4x4 -> 32, 3x3, pad 1 (digits 2)", "conv2d", (64, 16, 4, 4), (32, 16, 3, 3),
+        ("conv2d 64x1x8x8 -> 16, 3x3, pad 1 (digits conv1)", "conv2d", (64, 1, 8, 8), (16, 1, 3, 3),
+         {"padding": 1}),
+        ("conv2d 64x16x8x8 -> 32, 3x3, pad 1 (digits conv2)", "conv2d", (64, 16, 8, 8), (32, 16, 3, 3),
+         {"padding": 1}),
+        ("conv2d 64x32x4x4 -> 32, 3x3, pad 1 (digits conv3)", "conv2d", (64, 32, 4, 4), (32, 32, 3, 3),
          {"padding": 1}),
         (f"max_pool2d 2x2 on {n}x64x{hw}x{hw}", "max_pool2d", (n, 64, hw, hw), None, {"kernel_size": 2}),
         (f"avg_pool2d 2x2 on {n}x64x{hw}x{hw}", "avg_pool2d", (n, 64, hw, hw), None, {"kernel_size": 2}),
-        ("max_pool2d 2x2 on 64x16x8x8 (digits)", "max_pool2d", (64, 16, 8, 8), None, {"kernel_size": 2}),
+        ("max_pool2d 2x2 on 64x32x8x8 (digits pool2)", "max_pool2d", (64, 32, 8, 8), None, {"kernel_size": 2}),
+        ("max_pool2d 2x2 on 64x32x4x4 (digits pool3)", "max_pool2d", (64, 32, 4, 4), None, {"kernel_size": 2}),
         (f"max_pool2d 3x3, stride 2, pad 1 on {n}x64x{hw}x{hw}", "max_pool2d", (n, 64, hw, hw), None,
          {"kernel_size": 3, "stride": 2, "padding": 1}),
     ]
@@ -175,7 +179,8 @@ def conv_benchmark_rows(size="small", dtypes=("float64", "float32"), repeats=5, 
     """Rows (dicts) of conv2d and pooling, forward plus backward, dlmath against torch (see the module).
 
     size "full": the CIFAR-sized layer (batch 64, 32 -> 64 channels, 3x3, 32x32, padding 1), the layers of
-    a digits CNN (8x8 inputs, 1 -> 16 -> 32 channels) and poolings; "small": the same with batch 8 and
+    the digits CNN of dlmath.models.cnn (batch 64, 8x8 inputs, 1 -> 16 -> 32 -> 32 channels, 2x2 max pools
+    after the last two) and poolings; "small": the same with batch 8 and
     16x16 images where the full size is large (a few seconds in all on one core)."""
     dtypes = _check_args(size, dtypes, repeats)
     torch = _torch()

@@ -157,7 +157,7 @@ def _group_columns(win, groups):
 
 # Below this many output positions per image, one GEMM over the whole batch (and a transpose) beats one
 # small GEMM per image, whose per-call cost then dominates.
-_PER_IMAGE_MIN = 64
+_PER_IMAGE_MIN = 256
 
 
 def _per_image(cols, n):
@@ -196,15 +196,23 @@ def _input_gradient(weight, dy, x_shape, stride, pads, dilation):
     c_out, cg, kh, kw = weight.shape
     g, ho, wo = dy.shape[1], *_geometry((h, w), (kh, kw), stride, pads, dilation)
     w_t = np.ascontiguousarray(weight.reshape(g, c_out // g, cg, kh, kw).transpose(3, 4, 0, 2, 1))
-    grad = np.zeros((n, c_in, h + sum(pads[0]), w + sum(pads[1])), dtype=weight.dtype)
-    buf = np.empty((n, g, cg, ho * wo), dtype=weight.dtype)
+    padded = (h + sum(pads[0]), w + sum(pads[1]))
+    if ho * wo >= _PER_IMAGE_MIN:  # one GEMM per image and group, the gradient in NCHW order
+        grad = np.zeros((n, c_in) + padded, dtype=weight.dtype)
+        buf = np.empty((n, g, cg, ho * wo), dtype=weight.dtype)
+        part = buf.reshape(n, c_in, ho, wo)
+    else:  # small images: one GEMM per group over the whole batch, the gradient in (C_in, N, H, W) order
+        dy = dy.transpose(1, 2, 0, 3).reshape(g, c_out // g, n * ho * wo)
+        grad = np.zeros((c_in, n) + padded, dtype=weight.dtype)
+        buf = np.empty((g, cg, n * ho * wo), dtype=weight.dtype)
+        part = buf.reshape(c_in, n, ho, wo)
     for i in range(kh):
         for j in range(kw):
-            np.matmul(w_t[i, j], dy, out=buf)  # offset (i, j) of dcols: (N, G, C_in/G, Ho Wo)
+            np.matmul(w_t[i, j], dy, out=buf)  # the rows (c, i, j) of dcols
             h0, w0 = i * dilation[0], j * dilation[1]
-            grad[:, :, h0:h0 + stride[0] * (ho - 1) + 1:stride[0],
-                 w0:w0 + stride[1] * (wo - 1) + 1:stride[1]] += buf.reshape(n, c_in, ho, wo)
-    return grad if not any(pads[0] + pads[1]) else np.ascontiguousarray(_crop(grad, pads, (h, w)))
+            grad[:, :, h0:h0 + stride[0] * (ho - 1) + 1:stride[0], w0:w0 + stride[1] * (wo - 1) + 1:stride[1]] += part
+    grad = _crop(grad, pads, (h, w))
+    return np.ascontiguousarray(grad if ho * wo >= _PER_IMAGE_MIN else grad.transpose(1, 0, 2, 3))
 
 
 def _crop(xp, pads, hw):
