@@ -11,7 +11,8 @@ of a comparable size (the op's own largest product: for a convolution the im2col
 pass's multiply-adds times two (forward, then the two products of the backward pass).
 NumPy's BLAS and PyTorch run with the same number of threads, ``threads`` (1 by default: on a shared
 machine several threads per library spin against each other and the timings scatter; None keeps BLAS's
-count and gives it to torch).
+count and gives it to torch). With one thread the calls of the two libraries alternate, so that a change
+in the machine's load falls on both; with more, each library runs its calls in a block after a pause.
 Other processes may share the machine: ``machine_summary`` prints the load average; compare only within one
 run. Without PyTorch the torch columns read "not installed". Benchmarks are not tests: nothing here
 asserts a time.
@@ -107,6 +108,21 @@ def _times_ms(fn, repeats, min_seconds=0.05, max_repeats=200):
     return out
 
 
+def _times_ms_alternating(ours, theirs, repeats, min_seconds=0.1, max_repeats=200):
+    """Milliseconds of calls of ours and theirs, alternated (ours, theirs, ours, ...) after a warm-up call of
+    each: at least ``repeats`` pairs, more for fast calls (as in _times_ms)."""
+    ours()
+    theirs()
+    a, b = [], []
+    start = time.perf_counter()
+    while len(a) < repeats or (time.perf_counter() - start < min_seconds and len(a) < max_repeats):
+        for fn, out in ((ours, a), (theirs, b)):
+            t0 = time.perf_counter()
+            fn()
+            out.append(1e3 * (time.perf_counter() - t0))
+    return a, b
+
+
 def gemm_gflops(m, k, n, dtype, repeats=5):
     """GFLOP/s of np.matmul of (m, k) @ (k, n) in dtype (2 m k n flops), the median of repeats."""
     rng = np.random.default_rng(0)
@@ -117,12 +133,14 @@ def gemm_gflops(m, k, n, dtype, repeats=5):
 
 def _row(layer, dtype, ours, theirs, repeats, flops=None, gemm_shape=None):
     """Time ours() and theirs() (None: torch missing) and build one row."""
-    pause = 0.2 if _blas()[0] > 1 else 0.0  # idle BLAS/OpenMP threads spin a while and steal cores
-    time.sleep(pause)
-    t_ours = _times_ms(ours, repeats)
-    t_torch = None
-    if theirs is not None:
-        time.sleep(pause)
+    if theirs is None:
+        t_ours, t_torch = _times_ms(ours, repeats), None
+    elif _blas()[0] == 1:  # one thread each: alternate the calls, so that both see the same load
+        t_ours, t_torch = _times_ms_alternating(ours, theirs, repeats)
+    else:  # idle BLAS/OpenMP threads spin a while after a call and steal cores: one library at a time
+        time.sleep(0.2)
+        t_ours = _times_ms(ours, repeats)
+        time.sleep(0.2)
         t_torch = _times_ms(theirs, repeats)
     gemm = gemm_gflops(*gemm_shape, dtype, repeats) if gemm_shape is not None else None
     med = statistics.median(t_ours)
