@@ -1,10 +1,11 @@
-"""Speed of the reference ops against PyTorch CPU: the tables of ``make bench`` and of the books'
+"""Speed of the reference ops against PyTorch CPU: the tables of ``make bench`` and of the book's
 performance sections (chapter 14 runs the small size at build time).
 
 Each row times forward plus backward of one op, in dlmath and in PyTorch, in the same run on the same
 machine: the median of ``repeats`` timed calls after one warm-up call (more calls for an op that takes
-under a few milliseconds: at least 0.05 s of them), in milliseconds, the ratio
-dlmath / torch (below 1: dlmath is faster) and, for the ops that are matrix products at heart, the fraction
+under a few milliseconds: at least 0.05 s of them), in milliseconds, with the fastest and slowest
+call, the ratio dlmath / torch of the medians (below 1: dlmath is faster) and of the fastest calls (the
+least disturbed by other processes) and, for the ops that are matrix products at heart, the fraction
 of the machine's GEMM throughput each reaches. That throughput is measured in the same run by ``np.matmul``
 of a comparable size (the op's own largest product: for a convolution the im2col product
 (C_out, C_in kH kW) @ (C_in kH kW, N H_out W_out)), and the op's flop count is three times its forward
