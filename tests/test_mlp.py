@@ -295,15 +295,16 @@ def test_sgd_update_with_momentum_closed_form(rng):
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_sgd_update_matches_torch_sgd(rng, momentum):
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_sgd_update_matches_torch_sgd(rng, momentum, weight_decay):
     torch = pytest.importorskip("torch")
     p = {"W1": rng.standard_normal((3, 2)), "b1": rng.standard_normal(3)}
     tp = [torch.tensor(p["W1"], requires_grad=True), torch.tensor(p["b1"], requires_grad=True)]
-    opt = torch.optim.SGD(tp, lr=0.1, momentum=momentum)
+    opt = torch.optim.SGD(tp, lr=0.1, momentum=momentum, weight_decay=weight_decay)
     v = {k: np.zeros_like(a) for k, a in p.items()}
     for _ in range(4):
         g = {k: rng.standard_normal(a.shape) for k, a in p.items()}
-        p, v = sgd_update(p, g, v, lr=0.1, momentum=momentum)
+        p, v = sgd_update(p, g, v, lr=0.1, momentum=momentum, weight_decay=weight_decay)
         opt.zero_grad()
         tp[0].grad, tp[1].grad = torch.tensor(g["W1"]), torch.tensor(g["b1"])
         opt.step()
@@ -512,3 +513,17 @@ def test_binary_accuracy_thresholds_logits_at_zero_and_targets_at_one_half():
     _, hist = train(params, x, t, x, t, epochs=1, batch_size=4, lr=1e-12, rng=np.random.default_rng(0),
                     loss="binary_cross_entropy_with_logits")
     assert hist["train_acc"] == [0.5] and hist["val_acc"] == [0.5]
+
+
+def test_weight_decay_is_the_gradient_of_an_l2_penalty(rng):
+    """sgd_update with weight_decay = the plain step on the loss plus weight_decay / 2 ||p||^2; bad values raise."""
+    p = {"W1": rng.standard_normal((3, 2)), "b1": rng.standard_normal(3)}
+    g = {k: rng.standard_normal(a.shape) for k, a in p.items()}
+    v0 = {k: np.zeros_like(a) for k, a in p.items()}
+    with_wd, _ = sgd_update(p, g, v0, lr=0.2, weight_decay=0.3)
+    by_hand, _ = sgd_update(p, {k: g[k] + 0.3 * p[k] for k in p}, v0, lr=0.2)
+    for k in p:
+        np.testing.assert_allclose(with_wd[k], by_hand[k], rtol=1e-15, atol=0)
+    for bad in (-0.1, "0.1", None):
+        with pytest.raises(ValueError):
+            sgd_update(p, g, v0, lr=0.2, weight_decay=bad)

@@ -184,15 +184,19 @@ def predict(params, x, *, activation="relu"):
     return np.argmax(logits, axis=1)
 
 
-def sgd_update(params, grads, velocity, *, lr, momentum=0.0):
+def sgd_update(params, grads, velocity, *, lr, momentum=0.0, weight_decay=0.0):
     """One SGD step, PyTorch's momentum (eq-mlp-sgd): v <- momentum v + g, p <- p - lr v.
 
-    With momentum 0 this is p <- p - lr g. Returns new dicts ``(params, velocity)``; the inputs
-    are not modified.
+    With momentum 0 this is p <- p - lr g. ``weight_decay`` adds weight_decay * p to every gradient
+    first (an L2 penalty weight_decay / 2 ||p||^2 on every parameter, as torch.optim.SGD). Returns new
+    dicts ``(params, velocity)``; the inputs are not modified.
     """
+    if not (isinstance(weight_decay, numbers.Real) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a non-negative number, got {weight_decay!r}")
     new_params, new_velocity = {}, {}
     for k, p in params.items():
-        v = grads[k] if momentum == 0.0 else momentum * velocity[k] + grads[k]
+        g = grads[k] if weight_decay == 0.0 else grads[k] + weight_decay * p
+        v = g if momentum == 0.0 else momentum * velocity[k] + g
         new_velocity[k] = v
         new_params[k] = p - lr * v
     return new_params, new_velocity
@@ -212,7 +216,7 @@ def _epoch_metrics(params, x, target, activation, loss):
 
 
 def train(params, X_train, y_train, X_val, y_val, *, epochs, batch_size, lr, rng,
-          momentum=0.0, activation="relu", loss="cross_entropy"):
+          momentum=0.0, activation="relu", loss="cross_entropy", weight_decay=0.0):
     """Mini-batch SGD on the mean ``loss`` (see :func:`mlp_loss_and_grads`); returns ``(params, history)``.
 
     Each epoch is one shuffled pass (``iterate_minibatches`` with ``rng``), one update per
@@ -240,7 +244,8 @@ def train(params, X_train, y_train, X_val, y_val, *, epochs, batch_size, lr, rng
     for _ in range(epochs):
         for xb, yb in iterate_minibatches(X_train, y_train, batch_size=batch_size, rng=rng):
             _, grads = mlp_loss_and_grads(params, xb, yb, activation=activation, loss=loss)
-            params, velocity = sgd_update(params, grads, velocity, lr=lr, momentum=momentum)
+            params, velocity = sgd_update(params, grads, velocity, lr=lr, momentum=momentum,
+                                          weight_decay=weight_decay)
         for part, x, y in (("train", X_train, y_train), ("val", X_val, y_val)):
             value, acc = _epoch_metrics(params, x, y, activation, loss)
             history[f"{part}_loss"].append(value)
