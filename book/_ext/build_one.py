@@ -2,7 +2,8 @@
 
     python book/_ext/build_one.py book/part1/ch01-linear-algebra.md [--pdf]
 
-The chapter is the root page; notation, formula index and bibliography come with it. The output and
+The chapter executes with one BLAS thread (as each chapter of `make html` on two cores), so that its time
+is what one core gives. The chapter is the root page; notation, formula index and bibliography come with it. The output and
 the execution cache go to _build/one/<slug>/ so that several chapters can be built at once. The chapter
 executes first through book/_ext/execute.py, as in `make html`: a change in code/ or in the chapter's
 display formulas runs it again, and a failing cell stops here with the cell and its traceback.
@@ -33,7 +34,7 @@ def main(argv):
     sys.path.insert(0, str(REPO / "book" / "_ext"))
     import execute
 
-    (outcome,) = execute.run([REPO / (page.as_posix() + ".md")], build_dir=out / "_build", jobs=1)
+    (outcome,) = execute.run([REPO / (page.as_posix() + ".md")], build_dir=out / "_build", jobs=1, threads=1)
     if outcome.status == "failed":
         return 1
     jb = pathlib.Path(sys.executable).parent / "jupyter-book"
