@@ -20,7 +20,7 @@ help:
 	@echo "make html   build the site into _build/html (strict: warnings, failing cells and bad references fail)"
 	@echo "make pdf    build the PDF into _build/latex/deep-learning-derived.pdf (needs: $(TEX_PKGS))"
 	@echo "make test   run the package tests and the book checks (chapters executed once, shared with the build)"
-	@echo "make bench  time the package's convolution and pooling against PyTorch CPU (needs EXTRAS=book,test,torch)"
+	@echo "make bench  time the package's convolution, pooling, recurrent and attention layers against PyTorch CPU (needs EXTRAS=book,test,torch)"
 	@echo "make check-site  open every built page in headless Chromium, all outside requests blocked"
 	@echo "make serve  build the site if needed and serve it on http://localhost:8000"
 	@echo "make clean  remove _build (the venv stays; rm -rf .venv removes it)"
