@@ -256,3 +256,15 @@ def test_hadamard_products_are_entrywise_and_bind_tighter_than_matrix_products()
                              r"(\mat{W}\vect{u}) \odot \vect{v} = \mat{W}\vect{u} \odot \vect{v}")):
         with pytest.raises(S.FormulaCheckError, match=f"eq-test-had-bad{k}"):
             S.verify(f"eq-test-had-bad{k}", tex=bad)
+
+
+def test_an_upper_limit_t_of_a_sum_is_the_symbol_not_a_transpose():
+    T, t = sp.Symbol("T", integer=True, positive=True), sp.Symbol("t", integer=True, positive=True)
+    S.notation(symbols={"T": T, "t": t})
+    assert S.verify("eq-test-sum-t", tex=r"\sum_{t=1}^{T} t = \frac{T (T + 1)}{2}").tied
+    assert S.verify("eq-test-sum-t2", tex=r"\sum_{t=1}^T 2 t = T^2 + T").tied
+    with pytest.raises(S.FormulaCheckError, match="eq-test-sum-t-bad"):
+        S.verify("eq-test-sum-t-bad", tex=r"\sum_{t=1}^{T} t = \frac{T (T - 1)}{2}")
+    W = sp.MatrixSymbol("W", 2, 2)
+    S.notation(symbols={r"\mat{W}": W})
+    assert S.verify("eq-test-transpose-stays", tex=r"(\mat{W}^\T)^\T = \mat{W}").tied

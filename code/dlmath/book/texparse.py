@@ -205,6 +205,9 @@ def normalize(tex: str, macros: dict) -> str:
     t = re.sub(r"_\s*\{\s*\\(max|min)\s*\}", r"_{\1}", t)
     t = re.sub(r"(?<![A-Za-z\\])([A-Za-z])\s*(?:\^\s*\{\s*(?:\\star|\*)\s*\}|\^\s*\\star|_\s*\\star|_\s*\{\s*\\star\s*\})",
                r"\1_{star}", t)
+    # an upper limit T of a sum or product is the symbol T, not a transpose: a stand-in name until parse_side
+    t = re.sub(r"(\\(?:sum|prod)\s*_\s*\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}\s*\^\s*)(?:\{\s*T\s*\}|T(?![A-Za-z]))",
+               r"\1{\\mathrm{TUPPER}}", t)
     # transposes: ^\top, ^{\top}, ^{T} all become ^{T}
     t = re.sub(r"\^\s*\{?\s*\\top\s*\}?", "^{T}", t)
     t = re.sub(r"\^\s*T(?![A-Za-z])", "^{T}", t)
@@ -604,6 +607,7 @@ def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
             knorm = normalize(key, macros)
             tex = re.sub(re.escape(knorm) + r"(?![A-Za-z])", lambda _m, k=k: f" \\mathrm{{SYM{k}}} ", tex)
             names[f"math{{SYM{k}}}"] = value
+    names.setdefault("math{TUPPER}", names.get("T", sp.Symbol("T")))  # the upper limit T of a sum (normalize)
     matrices = {n: v for n, v in names.items() if isinstance(v, (sp.MatrixBase, sp.MatrixExpr))}
     placeholders = {}
     tex = _read_cases(tex, notation, macros, _depth, placeholders, matrices)
