@@ -268,3 +268,21 @@ def test_an_upper_limit_t_of_a_sum_is_the_symbol_not_a_transpose():
     W = sp.MatrixSymbol("W", 2, 2)
     S.notation(symbols={r"\mat{W}": W})
     assert S.verify("eq-test-transpose-stays", tex=r"(\mat{W}^\T)^\T = \mat{W}").tied
+
+
+def test_a_maximum_over_an_index_range_is_expanded_at_an_instance():
+    """max_{0 <= i < k} x_{su+di-p} read at k = 3 (a pooling window); a wrong end, a min for the max or a
+    sign in the subscript fails."""
+    X, Y = sp.IndexedBase("x"), sp.IndexedBase("y")
+    s, u, d, p, i = sp.symbols("s u d p i")
+    window = sp.Max(*[X[s * u + d * t - p] for t in range(3)])
+    where = S.Notation({"y_u": Y[u], "x_{su+di-p}": X[s * u + d * i - p], "k": sp.Integer(3)})
+    S.notation(symbols={})
+    assert S.define("eq-test-pool", window, tex=r"y_u = \max_{0 \le i < k} x_{su+di-p}", where=where).tied
+    for n, bad in enumerate((r"y_u = \max_{0 \le i \le k} x_{su+di-p}", r"y_u = \min_{0 \le i < k} x_{su+di-p}",
+                             r"y_u = \max_{0 < i < k} x_{su+di-p}", r"y_u = \max_{0 \le i < k} x_{su-di-p}")):
+        with pytest.raises(S.FormulaCheckError, match=f"eq-test-pool-bad{n}"):
+            S.define(f"eq-test-pool-bad{n}", window, tex=bad, where=where)
+    with pytest.raises(S.FormulaCheckError, match="integer bounds"):
+        S.define("eq-test-pool-symbolic", window, tex=r"y_u = \max_{0 \le i < k} x_{su+di-p}",
+                 where=S.Notation({"y_u": Y[u], "x_{su+di-p}": X[s * u + d * i - p]}))

@@ -530,6 +530,47 @@ _ATOM = (r"(?:\\boldsymbol\{\\?[A-Za-z]+\}|\\mathrm\{[A-Za-z0-9']+\}|\\[A-Za-z]+
          r"(?:\s*_\s*(?:\{[^{}]*\}|[A-Za-z0-9]))?(?:\s*\^\s*(?:\{[^{}]*\}|[A-Za-z0-9]))?")
 
 
+def _read_range_extrema(tex, notation, macros, depth, placeholders, matrices):
+    r"""``\max_{a \le i < b} body`` (and ``\min``, with ``\le`` or ``<`` at either end) becomes the ``Max`` or
+    ``Min`` of ``body`` at each integer ``i`` of the range. The bounds must be integers once the notation
+    has given its values (an instance: the binding sets, say, ``k = 2``); the body is one operand, as for
+    ``\odot``: a symbol with its subscripts, a function value or a parenthesised group."""
+    k = 0
+    while True:
+        m = re.search(r"\\(max|min)\s*_\s*\{([^{}]*)\}", tex)
+        if not m:
+            return tex
+        sides, ops = _top_level_split(m.group(2), _REL_RE)
+        if len(ops) != 2 or any(RELATIONS.get(o) not in ("<", "<=") for o in ops):
+            raise TexParseError(f"a maximum or minimum over {m.group(2)!r}: only a range a <= i < b is read")
+        known = notation.merged(Notation({"\\mathrm{" + n[5:-1] + "}": v for n, v in placeholders.items()}))
+        lo, var, hi = (parse_side(x.strip(), known, macros, depth + 1) for x in sides)
+        lo, hi = sp.sympify(lo), sp.sympify(hi)
+        if not (lo.is_Integer and hi.is_Integer) or not isinstance(var, sp.Symbol):
+            raise TexParseError(f"the range {m.group(2)!r} needs integer bounds (give the sizes values: an "
+                                f"instance) and one index")
+        first = int(lo) + (RELATIONS[ops[0]] == "<")
+        last = int(hi) - (RELATIONS[ops[1]] == "<")
+        if last < first:
+            raise TexParseError(f"the range {m.group(2)!r} is empty")
+        rest = tex[m.end():]
+        r0 = len(rest) - len(rest.lstrip())
+        if rest[r0:r0 + 1] == "(":
+            j = _close_paren(rest, r0) + 1
+        else:
+            a = re.match(_ATOM, rest[r0:])
+            if not a:
+                raise TexParseError(f"no operand after \\{m.group(1)}_{{...}} in {tex!r}")
+            j = r0 + a.end()
+            if rest[j:j + 1] == "(":
+                j = _close_paren(rest, j) + 1
+        body = parse_side(rest[:j].strip(), known, macros, depth + 1)
+        values = [body.subs(var, i) for i in range(first, last + 1)]
+        value = (sp.Max if m.group(1) == "max" else sp.Min)(*values)
+        tex = tex[:m.start()] + _store(value, f"EXT{depth}x{k}", placeholders, matrices) + rest[j:]
+        k += 1
+
+
 def _open_paren(t: str, j: int) -> int:
     """Index of the parenthesis opening the one closed at ``t[j]``."""
     depth = 0
@@ -611,6 +652,7 @@ def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
     matrices = {n: v for n, v in names.items() if isinstance(v, (sp.MatrixBase, sp.MatrixExpr))}
     placeholders = {}
     tex = _read_cases(tex, notation, macros, _depth, placeholders, matrices)
+    tex = _read_range_extrema(tex, notation, macros, _depth, placeholders, matrices)
     tex = _read_hadamard(tex, notation, macros, _depth, placeholders, matrices)
     patterns = _function_patterns(notation, macros)
     while True:
