@@ -535,14 +535,15 @@ def _read_range_extrema(tex, notation, macros, depth, placeholders, matrices):
     ``Min`` of ``body`` at each integer ``i`` of the range. The bounds must be integers once the notation
     has given its values (an instance: the binding sets, say, ``k = 2``); the body is one operand, as for
     ``\odot``: a symbol with its subscripts, a function value or a parenthesised group."""
-    k = 0
+    k, start = 0, 0
     while True:
-        m = re.search(r"\\(max|min)\s*_\s*\{([^{}]*)\}", tex)
+        m = re.compile(r"\\(max|min)\s*_\s*\{([^{}]*)\}").search(tex, start)
         if not m:
             return tex
         sides, ops = _top_level_split(m.group(2), _REL_RE)
         if len(ops) != 2 or any(RELATIONS.get(o) not in ("<", "<=") for o in ops):
-            raise TexParseError(f"a maximum or minimum over {m.group(2)!r}: only a range a <= i < b is read")
+            start = m.end()  # not a range (\max_i, \max_{x \ne 0}): left to the parser, as before
+            continue
         known = notation.merged(Notation({"\\mathrm{" + n[5:-1] + "}": v for n, v in placeholders.items()}))
         lo, var, hi = (parse_side(x.strip(), known, macros, depth + 1) for x in sides)
         lo, hi = sp.sympify(lo), sp.sympify(hi)
@@ -568,7 +569,7 @@ def _read_range_extrema(tex, notation, macros, depth, placeholders, matrices):
         values = [body.subs(var, i) for i in range(first, last + 1)]
         value = (sp.Max if m.group(1) == "max" else sp.Min)(*values)
         tex = tex[:m.start()] + _store(value, f"EXT{depth}x{k}", placeholders, matrices) + rest[j:]
-        k += 1
+        k, start = k + 1, 0
 
 
 def _open_paren(t: str, j: int) -> int:
