@@ -530,6 +530,21 @@ _ATOM = (r"(?:\\boldsymbol\{\\?[A-Za-z]+\}|\\mathrm\{[A-Za-z0-9']+\}|\\[A-Za-z]+
          r"(?:\s*_\s*(?:\{[^{}]*\}|[A-Za-z0-9]))?(?:\s*\^\s*(?:\{[^{}]*\}|[A-Za-z0-9]))?")
 
 
+def _operand_end(rest: str, after: str, tex: str) -> int:
+    """Where the operand at the start of ``rest`` ends: a parenthesised group, or a symbol with its
+    subscripts and superscripts, followed by its arguments when it is a function value."""
+    r0 = len(rest) - len(rest.lstrip())
+    if rest[r0:r0 + 1] == "(":
+        return _close_paren(rest, r0) + 1
+    a = re.match(_ATOM, rest[r0:])
+    if not a:
+        raise TexParseError(f"no operand after {after} in {tex!r}")
+    j = r0 + a.end()
+    if rest[j:j + 1] == "(":  # a function value
+        j = _close_paren(rest, j) + 1
+    return j
+
+
 def _read_range_extrema(tex, notation, macros, depth, placeholders, matrices):
     r"""``\max_{a \le i < b} body`` (and ``\min``, with ``\le`` or ``<`` at either end) becomes the ``Max`` or
     ``Min`` of ``body`` at each integer ``i`` of the range. The bounds must be integers once the notation
@@ -555,16 +570,7 @@ def _read_range_extrema(tex, notation, macros, depth, placeholders, matrices):
         if last < first:
             raise TexParseError(f"the range {m.group(2)!r} is empty")
         rest = tex[m.end():]
-        r0 = len(rest) - len(rest.lstrip())
-        if rest[r0:r0 + 1] == "(":
-            j = _close_paren(rest, r0) + 1
-        else:
-            a = re.match(_ATOM, rest[r0:])
-            if not a:
-                raise TexParseError(f"no operand after \\{m.group(1)}_{{...}} in {tex!r}")
-            j = r0 + a.end()
-            if rest[j:j + 1] == "(":
-                j = _close_paren(rest, j) + 1
+        j = _operand_end(rest, f"\\{m.group(1)}_{{...}}", tex)
         body = parse_side(rest[:j].strip(), known, macros, depth + 1)
         values = [body.subs(var, i) for i in range(first, last + 1)]
         value = (sp.Max if m.group(1) == "max" else sp.Min)(*values)
@@ -615,16 +621,7 @@ def _read_hadamard(tex, notation, macros, depth, placeholders, matrices):
                 raise TexParseError(f"no left operand for \\odot in {tex!r}")
             i = atoms[-1].start()
         right = tex[m.end():]
-        r0 = len(right) - len(right.lstrip())
-        if right[r0:r0 + 1] == "(":
-            j = _close_paren(right, r0) + 1
-        else:
-            a = re.match(_ATOM, right[r0:])
-            if not a:
-                raise TexParseError(f"no right operand for \\odot in {tex!r}")
-            j = r0 + a.end()
-            if right[j:j + 1] == "(":  # a function value
-                j = _close_paren(right, j) + 1
+        j = _operand_end(right, "\\odot", tex)
         # operands may hold earlier placeholders (a chain a \odot b \odot c, a cases block): pass them on
         known = notation.merged(Notation({"\\mathrm{" + n[5:-1] + "}": v for n, v in placeholders.items()}))
         lhs = parse_side(left[i:].strip(), known, macros, depth + 1)
