@@ -286,3 +286,15 @@ def test_a_maximum_over_an_index_range_is_expanded_at_an_instance():
     with pytest.raises(S.FormulaCheckError, match="integer bounds"):
         S.define("eq-test-pool-symbolic", window, tex=r"y_u = \max_{0 \le i < k} x_{su+di-p}",
                  where=S.Notation({"y_u": Y[u], "x_{su+di-p}": X[s * u + d * i - p]}))
+
+
+def test_the_sigmoid_macro_has_a_book_wide_meaning_and_its_prime_is_a_function():
+    """``\\sigmoid`` (the book's one spelling of the logistic function) reads without chapter notation;
+    ``\\sigmoid'`` is bound like any primed function, and a wrong factor in its display is caught."""
+    S.notation(symbols={"z": z}, functions={r"\sigmoid'": lambda u: sp.diff(SIG(z), z).subs(z, u)})
+    S.verify("eq-test-sigmoid-macro", tex=r"\sigmoid(-z) = 1 - \sigmoid(z)")
+    S.verify("eq-test-sigmoid-prime", tex=r"\sigmoid'(z) = \sigmoid(z)\bigl(1 - \sigmoid(z)\bigr)")
+    for k, bad in enumerate((r"\sigmoid(-z) = \sigmoid(z) - 1",
+                             r"\sigmoid'(z) = \sigmoid(z)\bigl(1 + \sigmoid(z)\bigr)")):
+        with pytest.raises(S.FormulaCheckError, match=f"eq-test-sigmoid-bad{k}"):
+            S.verify(f"eq-test-sigmoid-bad{k}", tex=bad)

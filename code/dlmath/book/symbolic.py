@@ -120,6 +120,7 @@ BOOK_NOTATION = Notation(functions={
     r"\tr": lambda m: m.trace() if isinstance(m, sp.MatrixBase) else sp.Trace(m).doit(), r"\mathrm{inv}": lambda m: m.inv(), r"\diag": lambda v: sp.diag(*v),
     r"\mathrm{inner}": lambda a, b: (a.T * b)[0, 0],
     r"\mathrm{indicator}": lambda rel: sp.Piecewise((1, rel), (0, True)),
+    r"\sigmoid": lambda z: 1 / (1 + sp.exp(-z)),
 })
 _chapter_notation = BOOK_NOTATION
 _cache: dict = {}

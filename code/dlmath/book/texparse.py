@@ -172,7 +172,7 @@ def normalize(tex: str, macros: dict) -> str:
             i = k
     t = norm_repl(t)
     all_macros = {**macros, **PARSE_MACROS}
-    for name in ("tr", "diag", "rank", "sign", "softmax", "relu", "gelu", "softplus", "Var", "Cov", "argmin",
+    for name in ("tr", "diag", "rank", "sign", "softmax", "relu", "sigmoid", "gelu", "softplus", "Var", "Cov", "argmin",
                  "argmax"):
         all_macros[name] = (0, rf"\mathrm{{{name}}}")
     t = expand_macros(t, all_macros)
@@ -213,6 +213,8 @@ def normalize(tex: str, macros: dict) -> str:
     t = re.sub(r"\^\s*T(?![A-Za-z])", "^{T}", t)
     # primes: f'(x) -> \mathrm{f'}(x) is not parseable; name them fprime
     t = re.sub(r"([A-Za-z]|\\[A-Za-z]+)('+)\s*\(", lambda m: "\\mathrm{" + m.group(1).lstrip("\\") + "prime" * len(m.group(2)) + "}(", t)
+    # an operator macro with a prime: \mathrm{sigmoid}'(z) -> \mathrm{sigmoidprime}(z)
+    t = re.sub(r"\\mathrm\{([A-Za-z]+)\}\s*('+)\s*\(", lambda m: "\\mathrm{" + m.group(1) + "prime" * len(m.group(2)) + "}(", t)
     t = re.sub(r"\\mathbb\{E\}", r"\\mathrm{E}", t)
     t = _matrix_inverses(t)
     t = _brackets_to_calls(t)
