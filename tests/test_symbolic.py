@@ -298,3 +298,35 @@ def test_the_sigmoid_macro_has_a_book_wide_meaning_and_its_prime_is_a_function()
                              r"\sigmoid'(z) = \sigmoid(z)\bigl(1 + \sigmoid(z)\bigr)")):
         with pytest.raises(S.FormulaCheckError, match=f"eq-test-sigmoid-bad{k}"):
             S.verify(f"eq-test-sigmoid-bad{k}", tex=bad)
+
+
+def test_sums_products_and_extrema_over_a_bound_finite_set_are_read_at_an_instance():
+    """``\\sum_{k \\in S}``, ``\\prod``, ``\\max``, ``\\min`` over a set the notation binds to its elements,
+    and ``|S|`` its size; a wrong size, sign or element fails, an unbound set is refused with a reason."""
+    k = sp.Symbol("k", integer=True)
+    a, b = sp.IndexedBase("a", real=True), sp.IndexedBase("b", real=True)
+    entries = {f"{c}_{i}": base[i] for c, base in (("a", a), ("b", b)) for i in range(5)}
+    S.notation(symbols={"k": k, "a_k": a[k], "b_k": b[k], "S": [1, 3, 4], r"\mathcal{B}": (0, 2), **entries})
+    S.verify("eq-test-set-mean", tex=r"\frac{1}{\abs{S}}\sum_{k \in S} a_k = \frac{a_1 + a_3 + a_4}{3}")
+    S.verify("eq-test-set-prod", tex=r"\prod_{k \in \mathcal{B}} (1 - b_k) = 1 - b_0 - b_2 + b_0 b_2")
+    S.verify_true("eq-test-set-max", sp.Ge(sp.Max(a[1], a[3], a[4]), a[3]),
+                  tex=r"\max_{k \in S} a_k \ge a_3")
+    for j, bad in enumerate((r"\frac{1}{\abs{S}}\sum_{k \in S} a_k = \frac{a_1 + a_3 + a_4}{4}",
+                             r"\sum_{k \in S} -a_k = a_1 - a_3 - a_4",
+                             r"\sum_{k \in \mathcal{B}} a_k b_k = a_0 b_0 + a_1 b_1")):
+        with pytest.raises(S.FormulaCheckError, match=f"eq-test-set-bad{j}"):
+            S.verify(f"eq-test-set-bad{j}", tex=bad)
+    with pytest.raises(T.TexParseError, match="has no binding"):
+        T.parse_side(T.normalize(r"\sum_{k \in C} a_k", {}), S._chapter_notation, {})
+
+
+def test_cases_conditions_join_relations_with_or_and_and():
+    a, b = sp.symbols("a b", real=True)
+    S.notation(symbols={"a": a, "b": b})
+    S.verify("eq-test-cases-or", tex=r"\begin{cases} 1 & \text{if } a > 0 \text{ or } b > 0, \\ 0 & \text{otherwise} "
+                                     r"\end{cases} = 1 - \begin{cases} 1 & \text{if } a \le 0 \text{ and } b \le 0, \\ "
+                                     r"0 & \text{otherwise} \end{cases}")
+    with pytest.raises(S.FormulaCheckError, match="eq-test-cases-bad"):
+        S.verify("eq-test-cases-bad", tex=r"\begin{cases} 1 & \text{if } a > 0 \text{ or } b > 0, \\ 0 & "
+                                          r"\text{otherwise} \end{cases} = \begin{cases} 1 & \text{if } a > 0 "
+                                          r"\text{ and } b > 0, \\ 0 & \text{otherwise} \end{cases}")

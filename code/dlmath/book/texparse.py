@@ -498,6 +498,22 @@ def _store(value, name, placeholders, matrices):
     return f" \\mathrm{{{name}}} "
 
 
+def _read_condition(cond, notation, macros, depth):
+    r"""A condition of a cases block: one relation, or relations joined by ``\text{ or }``, ``\text{ and }``
+    (also ``\lor``, ``\land``); ``and`` binds tighter than ``or``, as in logic."""
+    alternatives = re.split(r"\\text\{\s*or\s*\}|\\lor(?![A-Za-z])", cond)
+    ors = []
+    for alt in alternatives:
+        ands = []
+        for part in re.split(r"\\text\{\s*and\s*\}|\\land(?![A-Za-z])", alt):
+            rel = _parse_argument(part.strip().strip(","), notation, macros, depth + 1)
+            if not isinstance(rel, (sp.core.relational.Relational, sp.logic.boolalg.Boolean)):
+                raise TexParseError(f"the condition {part!r} of a cases block does not read as a relation")
+            ands.append(rel)
+        ors.append(sp.And(*ands))
+    return sp.Or(*ors)
+
+
 def _read_cases(tex, notation, macros, depth, placeholders, matrices):
     r"""Each ``{\begin{cases} v_1 & c_1 \\ ... \end{cases}}`` becomes a placeholder for
     ``Piecewise((v_1, c_1), ...)``; a condition that says otherwise (or is empty) is ``True``."""
@@ -518,9 +534,7 @@ def _read_cases(tex, notation, macros, depth, placeholders, matrices):
             if not cond or re.fullmatch(r"\\text\{\s*(otherwise|else)\s*\}|otherwise|else", cond):
                 condition = sp.true
             else:
-                condition = _parse_argument(cond, notation, macros, depth + 1)
-                if not isinstance(condition, (sp.core.relational.Relational, sp.logic.boolalg.Boolean)):
-                    raise TexParseError(f"the condition {cond!r} of a cases block does not read as a relation")
+                condition = _read_condition(cond, notation, macros, depth)
             branches.append((parse_side(value, notation, macros, depth + 1), condition))
         if not branches:
             raise TexParseError("an empty cases block")
@@ -577,6 +591,80 @@ def _read_range_extrema(tex, notation, macros, depth, placeholders, matrices):
         values = [body.subs(var, i) for i in range(first, last + 1)]
         value = (sp.Max if m.group(1) == "max" else sp.Min)(*values)
         tex = tex[:m.start()] + _store(value, f"EXT{depth}x{k}", placeholders, matrices) + rest[j:]
+        k, start = k + 1, 0
+
+
+def _term_end(rest: str) -> int:
+    """Where the body of a sum or product that starts ``rest`` ends: at the first ``+`` or ``-`` outside
+    every group (a leading sign belongs to the body), at the brace or parenthesis that closes the group
+    the sum sits in, or at the end."""
+    depth, i = 0, len(rest) - len(rest.lstrip())
+    if rest[i:i + 1] in "+-":
+        i += 1
+    for j in range(i, len(rest)):
+        ch = rest[j]
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+            if depth < 0:
+                return j
+        elif ch in "+-" and depth == 0 and rest[:j].strip():
+            return j
+    return len(rest)
+
+
+def _set_elements(text: str, notation: Notation, macros: dict):
+    """The elements of a finite set the notation binds (a list, tuple, set, FiniteSet or Range)."""
+    want = text.strip()
+    for key, value in notation.symbols.items():
+        if normalize(key, macros).strip() == want:
+            if isinstance(value, (list, tuple, set, frozenset, sp.FiniteSet, sp.Range)):
+                return list(value)
+            raise TexParseError(f"the set {text!r} is bound to {value!r}: bind it to its elements (a list) at "
+                                f"an instance")
+    raise TexParseError(f"the set {text!r} of a sum, product, maximum or minimum has no binding: give the "
+                        f"notation its elements at an instance")
+
+
+def _read_set_reductions(tex, notation, macros, depth, placeholders, matrices):
+    r"""``\sum_{i \in S} body`` (and ``\prod``, ``\max``, ``\min``) over a finite set ``S`` that the
+    notation binds to its elements at an instance: the sum (product, maximum, minimum) of ``body`` with the
+    index replaced by each element, and ``|S|`` is its number of elements. The body of a sum or product runs
+    to the next ``+`` or ``-`` outside groups; that of a maximum or minimum is one operand, as for ``\odot``."""
+    for key, value in notation.symbols.items():  # |S|, the size of a bound finite set
+        if isinstance(value, (list, tuple, set, frozenset, sp.FiniteSet, sp.Range)):
+            knorm = re.escape(normalize(key, macros).strip())
+            tex = re.sub(r"\|\s*" + knorm + r"\s*\|", f" {len(value)} ", tex)
+    k, start = 0, 0
+    while True:
+        m = re.compile(r"\\(sum|prod|max|min)\s*_\s*\{((?:[^{}]|\{[^{}]*\})*?)\\in(?![A-Za-z])"
+                       r"((?:[^{}]|\{[^{}]*\})*)\}").search(tex, start)
+        if not m:
+            return tex
+        known = notation.merged(Notation({"\\mathrm{" + n[5:-1] + "}": v for n, v in placeholders.items()}))
+        var = parse_side(m.group(2).strip(), known, macros, depth + 1)
+        if not isinstance(var, (sp.Symbol, sp.Indexed)):
+            raise TexParseError(f"the index {m.group(2)!r} of a sum over a set does not read as one symbol")
+        elements = _set_elements(m.group(3), notation, macros)
+        if not elements:
+            raise TexParseError(f"the set {m.group(3)!r} is empty")
+        rest = tex[m.end():]
+        op = m.group(1)
+        j = _term_end(rest) if op in ("sum", "prod") else _operand_end(rest, f"\\{op}_{{...}}", tex)
+        body = parse_side(rest[:j].strip(), known, macros, depth + 1)
+        values = [body.subs(var, e) for e in elements]
+        if op == "sum":
+            value = values[0]
+            for v in values[1:]:
+                value = value + v
+        elif op == "prod":
+            value = values[0]
+            for v in values[1:]:
+                value = value * v
+        else:
+            value = (sp.Max if op == "max" else sp.Min)(*values)
+        tex = tex[:m.start()] + _store(value, f"SET{depth}x{k}", placeholders, matrices) + rest[j:]
         k, start = k + 1, 0
 
 
@@ -653,6 +741,7 @@ def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
     placeholders = {}
     tex = _read_cases(tex, notation, macros, _depth, placeholders, matrices)
     tex = _read_range_extrema(tex, notation, macros, _depth, placeholders, matrices)
+    tex = _read_set_reductions(tex, notation, macros, _depth, placeholders, matrices)
     tex = _read_hadamard(tex, notation, macros, _depth, placeholders, matrices)
     patterns = _function_patterns(notation, macros)
     while True:
