@@ -429,17 +429,23 @@ def _prime_key(key: str) -> str:
     return key
 
 
-def _close_paren(t: str, i: int) -> int:
-    """Index of the parenthesis closing the one at ``t[i]``."""
-    depth = 0
-    for j in range(i, len(t)):
-        if t[j] in "({[":
-            depth += 1
-        elif t[j] in ")}]":
-            depth -= 1
+def _matching_paren(t: str, i: int, step: int) -> int:
+    """Index of the bracket matching the one at ``t[i]``: searching forward (``step`` 1) from an opening
+    bracket, or backward (``step`` -1) from a closing one."""
+    depth, opening = 0, "({[" if step > 0 else ")}]"
+    j = i
+    while 0 <= j < len(t):
+        if t[j] in "({[)}]":
+            depth += 1 if t[j] in opening else -1
             if depth == 0:
                 return j
+        j += step
     raise TexParseError(f"unbalanced parentheses in {t!r}")
+
+
+def _close_paren(t: str, i: int) -> int:
+    """Index of the parenthesis closing the one at ``t[i]``."""
+    return _matching_paren(t, i, 1)
 
 
 def _function_patterns(notation: Notation, macros: dict):
@@ -670,15 +676,7 @@ def _read_set_reductions(tex, notation, macros, depth, placeholders, matrices):
 
 def _open_paren(t: str, j: int) -> int:
     """Index of the parenthesis opening the one closed at ``t[j]``."""
-    depth = 0
-    for i in range(j, -1, -1):
-        if t[i] in ")}]":
-            depth += 1
-        elif t[i] in "({[":
-            depth -= 1
-            if depth == 0:
-                return i
-    raise TexParseError(f"unbalanced parentheses in {t!r}")
+    return _matching_paren(t, j, -1)
 
 
 def _hadamard(a, b):
