@@ -425,3 +425,110 @@ def test_dual_value_message():
     with pytest.raises(ValueError) as info:
         Dual("x")
     assert str(info.value) == "Dual value must be a real number, got str 'x'"
+
+
+# ------------------------------------------------------------------ forward over reverse: Hessian-vector products
+from dlmath.autograd.scalar import hessian_vector_product  # noqa: E402
+
+
+def _program(ops):
+    """A scalar program of every operation, written once for Value, Dual and torch tensors."""
+    exp, log, tanh, sigmoid, relu = ops
+
+    def f(z):
+        out = 0.0
+        for i in range(len(z) - 1):
+            a, b = z[i], z[i + 1]
+            out = out + tanh(a * b) * exp(0.5 * a) + sigmoid(a - b) ** 2 + log(a * a + 1.5)
+            out = out + relu(a + 0.1) * b / (b * b + 1.0) - (a - 2.0) ** 3 / 7.0 + b ** -2
+        return out
+    return f
+
+
+VALUE_OPS = (lambda a: a.exp(), lambda a: a.log(), lambda a: a.tanh(), lambda a: a.sigmoid(), lambda a: a.relu())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_hvp_against_torch(seed):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    n = 6
+    x, v = rng.uniform(0.4, 1.6, n) * rng.choice([-1, 1], n), rng.standard_normal(n)
+    x[np.abs(x + 0.1) < 0.05] += 0.2                          # away from the kink of relu(a + 0.1)
+    grad, hv = hessian_vector_product(_program(VALUE_OPS), x, v)
+    f_t = _program((torch.exp, torch.log, torch.tanh, torch.sigmoid, torch.relu))
+    xt, vt = torch.tensor(x), torch.tensor(v)
+    _, hv_t = torch.autograd.functional.hvp(lambda z: f_t(list(z)), xt, vt)
+    xg = xt.clone().requires_grad_(True)
+    f_t(list(xg)).backward()
+    rel = lambda a, b: np.linalg.norm(np.asarray(a) - b) / np.linalg.norm(b)  # noqa: E731
+    assert rel(hv, hv_t.numpy()) < 1e-10
+    assert rel(grad, xg.grad.numpy()) < 1e-12
+
+
+def test_hvp_against_the_explicit_hessian():
+    """SymPy's Hessian of f(x) = tanh(x1 x2) e^{x3} + x1^2 x3 - log(1 + x2^2), times v, at 4 seeds."""
+    sp = pytest.importorskip("sympy")
+    xs = sp.symbols("x1:4", real=True)
+    f_s = sp.tanh(xs[0] * xs[1]) * sp.exp(xs[2]) + xs[0] ** 2 * xs[2] - sp.log(1 + xs[1] ** 2)
+    H = sp.lambdify([xs], sp.hessian(f_s, xs), "numpy")
+    g = sp.lambdify([xs], [sp.diff(f_s, s) for s in xs], "numpy")
+
+    def f(z):
+        return (z[0] * z[1]).tanh() * z[2].exp() + z[0] ** 2 * z[2] - (1 + z[1] ** 2).log()
+
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        x, v = rng.standard_normal(3), rng.standard_normal(3)
+        grad, hv = hessian_vector_product(f, x, v)
+        expected = np.asarray(H(x), dtype=float) @ v
+        assert np.linalg.norm(np.asarray(hv) - expected) < 1e-13 * max(1.0, np.linalg.norm(expected))
+        assert np.allclose(grad, g(x), rtol=1e-14, atol=1e-14)
+
+
+def test_hvp_columns_give_the_hessian_and_it_is_symmetric():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(4)
+    f = lambda z: (z[0] * z[1] + z[2]).tanh() * (z[3] - z[0]).sigmoid() + (z[1] * z[3]).exp()  # noqa: E731
+    H = np.column_stack([hessian_vector_product(f, x, np.eye(4)[j])[1] for j in range(4)])
+    assert np.allclose(H, H.T, rtol=0, atol=1e-13)
+    v = rng.standard_normal(4)
+    assert np.allclose(H @ v, hessian_vector_product(f, x, v)[1], rtol=1e-13, atol=1e-14)
+
+
+def test_hvp_of_a_quadratic_is_exact():
+    """f = x^T A x / 2 with symmetric integer A: H v = A v, exactly in floating point."""
+    A = np.array([[2.0, -1.0, 0.0], [-1.0, 3.0, 4.0], [0.0, 4.0, 1.0]])
+    v = np.array([1.0, -2.0, 0.5])
+
+    def f(z):
+        return 0.5 * sum(A[i, j] * z[i] * z[j] for i in range(3) for j in range(3))
+
+    grad, hv = hessian_vector_product(f, [0.25, -1.5, 2.0], v)
+    assert hv == list(A @ v)
+    assert grad == list(A @ np.array([0.25, -1.5, 2.0]))
+
+
+def test_hvp_of_an_unused_input_is_zero():
+    grad, hv = hessian_vector_product(lambda z: z[0] * z[0], [3.0, 5.0], [1.0, 1.0])
+    assert grad == [6.0, 0.0] and hv == [2.0, 0.0]
+
+
+def test_value_over_dual_matches_value_and_dual():
+    """The data of a Value may be a Dual: its value part is the plain Value's, tangents are Dual's."""
+    for name, (fn, points) in UNARY.items():
+        for x0 in points:
+            plain = fn(Value(x0)).data
+            dual = fn(Dual(x0, 1.0))
+            node = Dual._lift(fn(Value(Dual(x0, 1.0))).data)  # relu of a negative Dual is the float 0.0
+            assert node.value == plain, name                    # the same float operations
+            assert node.tangent == pytest.approx(dual.tangent, rel=1e-15), name  # sigmoid: other rounding
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: hessian_vector_product(lambda z: z[0], [1.0, 2.0], [1.0]), "same length"),
+    (lambda: hessian_vector_product(lambda z: 3.0, [1.0], [1.0]), "must return a Value"),
+])
+def test_hvp_bad_input_raises(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -1,11 +1,16 @@
 """Automatic differentiation in reverse mode (chapter 8): a scalar engine and an array engine.
 
 ``Value`` (scalar.py) differentiates programs of Python floats; ``Dual`` is its forward-mode
-counterpart. ``Tensor`` (tensor.py) differentiates programs of float64 NumPy arrays with broadcasting.
-Each file imports only NumPy and the standard library, so either can be copied alone. The book draws
+counterpart, and ``hessian_vector_product`` runs the reverse pass on dual numbers (forward over reverse).
+``Tensor`` (tensor.py) differentiates programs of float64 NumPy arrays with broadcasting; checkpoint.py
+adds ``checkpoint`` and ``checkpoint_sequential`` for it (memory traded for recomputation).
+scalar.py and tensor.py import only NumPy and the standard library, so either can be copied alone;
+checkpoint.py needs tensor.py. The book draws
 recorded graphs with ``dlmath.book.graphs.draw_graph``.
 """
-from .scalar import Dual, Value
+from .checkpoint import checkpoint, checkpoint_sequential
+from .scalar import Dual, Value, hessian_vector_product
 from .tensor import Tensor, unbroadcast
 
-__all__ = ["Value", "Dual", "Tensor", "unbroadcast"]
+__all__ = ["Value", "Dual", "hessian_vector_product", "Tensor", "unbroadcast",
+           "checkpoint", "checkpoint_sequential"]
