@@ -221,6 +221,56 @@ def _input_gradient(weight, dy, x_shape, stride, pads, dilation):
     return np.ascontiguousarray(grad if ho * wo >= _PER_IMAGE_MIN else grad.transpose(1, 0, 2, 3))
 
 
+# The flattened input gradient computes on the whole padded grid, Hp Wp positions per image for Ho Wo
+# outputs: it is taken (stride 1, small images) while that waste ratio Hp Wp / (Ho Wo) is at most this,
+# by the itemsize (float32 products are about twice as fast, so wasted columns cost half as much).
+_FLAT_MAX_WASTE = {8: 2.0, 4: 3.0}
+
+
+def _flat_input_gradient_fits(stride, padded, out, dtype):
+    """Whether _input_gradient_flat is taken: stride 1, small images, a waste ratio within _FLAT_MAX_WASTE."""
+    waste = padded[0] * padded[1] / (out[0] * out[1])
+    return (tuple(stride) == (1, 1) and out[0] * out[1] < _PER_IMAGE_MIN
+            and waste <= _FLAT_MAX_WASTE.get(np.dtype(dtype).itemsize, 2.0))
+
+
+def _input_gradient_flat(weight, dy, x_shape, pads, dilation):
+    """The input gradient of a stride-1 conv2d as _input_gradient (col2im of dcols_g = W_g^T dY_g,
+    eq-conv-backward), with every strided add replaced by a contiguous one (implicit col2im).
+
+    The trick: place dY on the padded grid, dY_ext[o, n, h, w] = dY[n, o, h, w] for h < Ho, w < Wo and 0
+    on the other Hp Wp - Ho Wo cells, and flatten (N, Hp, Wp) to one axis of length L = N Hp Wp. With
+    stride 1 the output cell (n, h, w) was read from the padded cell (n, h + i d_H, w + j d_W), i.e. flat
+    index s + i d_H Wp + j d_W for s = (n Hp + h) Wp + w: one shift for the whole batch. So the rows
+    (c, i, j) of dcols, a (kW C_in/G, C_out/G) @ (C_out/G, L) product per kernel row i, are added as kW
+    contiguous slices of length L into the flattened padded gradient. Real cells never wrap into the next
+    row or image (h + i d_H <= Hp - 1, w + j d_W <= Wp - 1); the zero cells of dY_ext add zeros. The price
+    is the GEMM over Hp Wp instead of Ho Wo columns per image (_FLAT_MAX_WASTE); for small images
+    (the digits CNN) the long contiguous adds more than pay for it. Returns grad_x (N, C_in, H, W)."""
+    n, c_in, h, w = x_shape
+    c_out, cg, kh, kw = weight.shape
+    g, og = dy.shape[1], c_out // dy.shape[1]
+    hp, wp = h + sum(pads[0]), w + sum(pads[1])
+    ho, wo = hp - dilation[0] * (kh - 1), wp - dilation[1] * (kw - 1)
+    length = n * hp * wp
+    ext = np.zeros((g, og, n, hp, wp), dtype=weight.dtype)  # dY on the padded grid, zeros elsewhere
+    ext[..., :ho, :wo] = dy.reshape(n, g, og, ho, wo).transpose(1, 2, 0, 3, 4)
+    ext = ext.reshape(g, og, length)
+    # w_r[i, g] is (kW C_in/G, C_out/G), rows in (j, c) order: W_g[:, :, i, :]^T
+    w_r = np.ascontiguousarray(weight.reshape(g, og, cg, kh, kw).transpose(3, 0, 4, 2, 1).reshape(kh, g, kw * cg, og))
+    slack = dilation[0] * (kh - 1) * wp + dilation[1] * (kw - 1)  # the last shifts reach past L
+    grad = np.zeros((g, cg, length + slack), dtype=weight.dtype)  # the flattened padded gradient
+    buf = np.empty((g, kw * cg, length), dtype=weight.dtype)
+    part = buf.reshape(g, kw, cg, length)
+    for i in range(kh):
+        np.matmul(w_r[i], ext, out=buf)  # the rows (c, i, j) of dcols, every j, on the padded grid
+        for j in range(kw):
+            shift = i * dilation[0] * wp + j * dilation[1]
+            grad[:, :, shift:shift + length] += part[:, j]
+    grad = grad[:, :, :length].reshape(c_in, n, hp, wp)
+    return np.ascontiguousarray(grad[:, :, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + w].transpose(1, 0, 2, 3))
+
+
 def _crop(xp, pads, hw):
     """The inverse of _pad: the (H, W) window of xp that starts after the top/left padding."""
     return xp[:, :, pads[0][0]:pads[0][0] + hw[0], pads[1][0]:pads[1][0] + hw[1]]
@@ -282,7 +332,11 @@ def conv2d_backward(grad_out, cache):
     grad_out = _check_grad(grad_out, (n, c_out, ho, wo), weight.dtype)
     dy = grad_out.reshape(n, g, c_out // g, ho * wo)  # (N, G, C_out/G, Ho Wo): dY_g, image by image
     grad_weight = _weight_gradient(cols, dy).reshape(weight.shape)  # dY_g cols_g^T
-    grad_x = _input_gradient(weight, dy, x_shape, stride, pads, dilation)  # col2im(W_g^T dY_g)
+    padded = (h + sum(pads[0]), w + sum(pads[1]))
+    if _flat_input_gradient_fits(stride, padded, (ho, wo), weight.dtype):  # col2im(W_g^T dY_g), implicit
+        grad_x = _input_gradient_flat(weight, dy, x_shape, pads, dilation)
+    else:  # col2im(W_g^T dY_g) by strided adds
+        grad_x = _input_gradient(weight, dy, x_shape, stride, pads, dilation)
     grad_bias = grad_out.sum(axis=(0, 2, 3)) if has_bias else None
     return grad_x, grad_weight, grad_bias
 

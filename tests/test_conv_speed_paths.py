@@ -1,0 +1,134 @@
+"""The fast paths of conv2d's backward pass agree with the reference path and with PyTorch.
+
+conv2d_backward computes the input gradient col2im(W_g^T dY_g) (eq-conv-backward) by one of two paths:
+``_input_gradient`` (one GEMM per kernel row, then strided adds, in two GEMM layouts chosen by
+``_PER_IMAGE_MIN``) and ``_input_gradient_flat`` (stride 1 and small images: dY placed on the padded grid,
+the adds contiguous slices of the flattened gradient, chosen by ``_FLAT_MAX_WASTE``). Each path is forced
+here through those module constants and compared with the reference: the public ``col2im`` of the column
+gradient W_g^T dY_g, computed by an einsum (no GEMM layout, no flattening), and with torch where installed.
+"""
+import itertools
+
+import numpy as np
+import pytest
+
+from dlmath.layers import conv
+from dlmath.layers.conv import col2im, conv2d_backward, conv2d_forward
+
+PATHS = ["strided_per_image", "strided_whole_batch", "flat"]
+
+
+@pytest.fixture(params=PATHS)
+def path(request, monkeypatch):
+    """Force one input-gradient path (the flat one also needs small images: the whole-batch threshold)."""
+    never, always = {1: 0.0, 2: 0.0, 4: 0.0, 8: 0.0}, {1: np.inf, 2: np.inf, 4: np.inf, 8: np.inf}
+    if request.param == "strided_per_image":
+        monkeypatch.setattr(conv, "_PER_IMAGE_MIN", 0)
+        monkeypatch.setattr(conv, "_FLAT_MAX_WASTE", never)
+    elif request.param == "strided_whole_batch":
+        monkeypatch.setattr(conv, "_PER_IMAGE_MIN", 10 ** 9)
+        monkeypatch.setattr(conv, "_FLAT_MAX_WASTE", never)
+    else:
+        monkeypatch.setattr(conv, "_PER_IMAGE_MIN", 10 ** 9)
+        monkeypatch.setattr(conv, "_FLAT_MAX_WASTE", always)
+    return request.param
+
+
+def _pads(padding, kernel, dilation):
+    """((top, bottom), (left, right)) as conv2d reads ``padding`` (an int, a pair or 'same')."""
+    if padding == "same":
+        return tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel, dilation))
+    p = (padding, padding) if isinstance(padding, int) else padding
+    return tuple((q, q) for q in p)
+
+
+def _reference_input_gradient(w, dy, x_shape, stride, padding, dilation, groups):
+    """col2im(W_g^T dY_g) through the public col2im: the column gradient by an einsum, per group."""
+    n, c_in, h, wd = x_shape
+    c_out, cg, kh, kw = w.shape
+    og = c_out // groups
+    pads = _pads(padding, (kh, kw), dilation)
+    hp, wp = h + sum(pads[0]), wd + sum(pads[1])
+    ho, wo = dy.shape[2:]
+    dcols = np.einsum("gocij,ngohw->ngcijhw", w.reshape(groups, og, cg, kh, kw), dy.reshape(n, groups, og, ho, wo))
+    dcols = dcols.reshape(n, c_in, kh, kw, ho, wo)
+    # col2im with zero padding on the padded grid (asymmetric 'same' padding: the grid is cropped after)
+    full = col2im(dcols, (hp, wp), (kh, kw), stride=stride, padding=0, dilation=dilation)
+    return full[:, :, pads[0][0]:pads[0][0] + h, pads[1][0]:pads[1][0] + wd]
+
+
+CONFIGS = [  # (x shape, weight shape, stride, padding, dilation, groups)
+    ((3, 4, 8, 8), (6, 4, 3, 3), 1, 1, 1, 1),  # a digits-CNN layer, scaled down
+    ((2, 4, 4, 4), (4, 4, 3, 3), 1, 1, 1, 1),  # 4x4 images: the largest waste ratio of the digits CNN
+    ((2, 4, 7, 6), (6, 2, 3, 2), 1, (2, 1), (1, 2), 2),  # non-square, dilation, groups
+    ((2, 4, 9, 5), (8, 1, 2, 3), 1, "same", (1, 2), 4),  # asymmetric padding (0, 1), depthwise-like
+    ((2, 3, 6, 7), (5, 3, 1, 1), 1, 0, 1, 1),  # 1x1 kernel
+    ((2, 2, 5, 5), (3, 2, 5, 5), 1, 0, 1, 1),  # kernel as large as the image: one output cell
+    ((2, 4, 8, 8), (6, 4, 3, 3), 2, 1, 1, 1),  # stride 2: the flat path does not apply
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", CONFIGS)
+def test_input_gradient_paths_match_col2im(rng, path, dtype, x_shape, w_shape, stride, padding, dilation, groups):
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    out, cache = conv2d_forward(x.astype(dtype), w.astype(dtype), stride=stride, padding=padding, dilation=dilation,
+                                groups=groups)
+    dy = rng.standard_normal(out.shape)
+    grad_x, _, _ = conv2d_backward(dy.astype(dtype), cache)
+    assert grad_x.dtype == np.dtype(dtype) and grad_x.flags.c_contiguous
+    expected = _reference_input_gradient(w, dy, x_shape, stride, padding, dilation, groups)  # float64
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == "float64" else dict(rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(grad_x, expected, **tol)
+
+
+def test_flat_path_is_taken_where_it_was_measured_to_win():
+    """The digits CNN's layers (8x8 and 4x4 images, padding 1) take the flat path in float32; 8x8 in float64;
+    stride 2, large images and 4x4 images in float64 (waste 2.25) do not."""
+    fits = conv._flat_input_gradient_fits
+    assert fits((1, 1), (10, 10), (8, 8), np.float32) and fits((1, 1), (10, 10), (8, 8), np.float64)
+    assert fits((1, 1), (6, 6), (4, 4), np.float32) and not fits((1, 1), (6, 6), (4, 4), np.float64)
+    assert not fits((2, 2), (10, 10), (4, 4), np.float32)
+    assert not fits((1, 1), (34, 34), (32, 32), np.float32)
+
+
+def test_flat_path_is_what_the_backward_calls(rng, monkeypatch):
+    """conv2d_backward dispatches to the flat path exactly when _flat_input_gradient_fits says so."""
+    calls = []
+    real = conv._input_gradient_flat
+    monkeypatch.setattr(conv, "_input_gradient_flat", lambda *a: calls.append(1) or real(*a))
+    for dtype, expected in (("float32", 1), ("float64", 0)):
+        calls.clear()
+        out, cache = conv2d_forward(rng.standard_normal((2, 3, 4, 4)).astype(dtype),
+                                    rng.standard_normal((5, 3, 3, 3)).astype(dtype), padding=1)
+        conv2d_backward(np.ones(out.shape, dtype), cache)
+        assert len(calls) == expected, dtype
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation,groups", CONFIGS[:4])
+def test_torch_input_gradient_paths(rng, path, x_shape, w_shape, stride, padding, dilation, groups):
+    torch = pytest.importorskip("torch")
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    opts = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    out, cache = conv2d_forward(x, w, b, **opts)
+    dy = rng.standard_normal(out.shape)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    torch.nn.functional.conv2d(tx, tw, tb, **opts).backward(torch.tensor(dy))
+    for ours, theirs in zip(conv2d_backward(dy, cache), (tx, tw, tb)):
+        np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_every_path_gives_the_same_gradient(rng, monkeypatch):
+    """All three paths on one digits-sized layer: equal to each other up to rounding (float64)."""
+    x, w = rng.standard_normal((4, 6, 8, 8)), rng.standard_normal((8, 6, 3, 3))
+    out, cache = conv2d_forward(x, w, padding=1)
+    dy = rng.standard_normal(out.shape)
+    results = []
+    for per_image, waste in itertools.product((0, 10 ** 9), (0.0, np.inf)):
+        monkeypatch.setattr(conv, "_PER_IMAGE_MIN", per_image)
+        monkeypatch.setattr(conv, "_FLAT_MAX_WASTE", {8: waste, 4: waste})
+        results.append(conv2d_backward(dy, cache)[0])
+    for r in results[1:]:
+        np.testing.assert_allclose(r, results[0], rtol=1e-13, atol=1e-13)
