@@ -9,7 +9,8 @@ along one random direction v, which costs two evaluations whatever the size of x
 chapter 2 (their error bounds and best steps are in ``dlmath.book.experiments``); they step by
 ``exact_step(x, h)``, so that ``x + h`` and ``x - h`` are floating-point numbers and the only rounding
 left is that of the values of ``f``. ``hvp`` is a Hessian-vector product by central differences of a
-gradient, which costs two gradient evaluations and never forms the Hessian.
+gradient, which costs two gradient evaluations and never forms the Hessian (an approximation; the
+exact product is ``dlmath.autograd.hessian_vector_product``).
 """
 from __future__ import annotations
 
@@ -181,7 +182,8 @@ def hvp(grad, x, v, h: float = 1e-5):
     ``grad`` returns the gradient (an array of ``x``'s shape) of a scalar function; ``x`` and ``v``
     are float64 arrays of one shape. Error O(h^2) when the gradient is twice continuously
     differentiable (eq-calculus-hvp-difference); two gradient evaluations, whatever the size of
-    ``x``, and the n x n Hessian is never formed. Compare ``torch.autograd.functional.hvp``.
+    ``x``, and the n x n Hessian is never formed. The exact product, by forward mode over reverse
+    mode, is ``dlmath.autograd.hessian_vector_product`` (chapter 8), as ``torch.autograd.functional.hvp``.
     """
     x = _as_float64(x, "x")
     v = _as_float64(v, "v")

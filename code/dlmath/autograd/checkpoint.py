@@ -1,4 +1,4 @@
-"""Gradient checkpointing for the Tensor engine: keep a segment's inputs, recompute it in backward (chapter 8).
+"""Gradient checkpointing for the Tensor engine: keep a segment's input, recompute it (chapter 8).
 
 Reverse mode stores every intermediate value of the forward pass until the backward pass uses it: a
 chain of L layers holds L activations. :func:`checkpoint` runs a function without recording its graph,
@@ -26,32 +26,34 @@ __all__ = ["checkpoint", "checkpoint_sequential"]
 def checkpoint(fn, *inputs):
     """``fn(*inputs)`` (Tensors in, one Tensor out) without storing its graph; recomputed in backward.
 
-    The forward pass runs ``fn`` on constant copies of ``inputs`` and keeps only the output's data: the
-    graph ``fn`` builds is dropped when it returns. The returned node's parents are ``inputs``; its
-    backward runs ``fn`` again on fresh leaves, calls ``backward`` on that graph with the arriving
-    adjoint (so parameters captured by ``fn`` accumulate their gradients) and hands the leaves'
-    adjoints to the inputs. Gradients equal those of ``fn(*inputs)`` without checkpointing exactly
-    when ``fn`` is deterministic (same floating-point operations in the same order).
+    The forward pass runs ``fn`` on constant copies of ``inputs`` and keeps only the output's
+    data: the graph ``fn`` builds is dropped when it returns. The returned node's parents are
+    ``inputs``; its backward runs ``fn`` again on fresh leaves, calls ``backward`` on that graph
+    with the arriving adjoint (so parameters captured by ``fn`` accumulate their gradients) and
+    hands the leaves' adjoints to the inputs. The gradients equal those of ``fn(*inputs)`` without
+    checkpointing exactly when ``fn`` is deterministic (same operations in the same order).
+    Chen et al. 2016; eq-backpropagation-checkpoint counts the memory of checkpoint_sequential.
     """
     if not callable(fn):
         raise ValueError(f"checkpoint needs a function, got {type(fn).__name__}")
     if not all(isinstance(t, Tensor) for t in inputs):
         raise ValueError("the inputs of checkpoint must be Tensors, got "
                          + ", ".join(type(t).__name__ for t in inputs))
-    out = fn(*[Tensor(t.data, requires_grad=False) for t in inputs])   # graph dropped on return
+    out = fn(*[Tensor(t.data, requires_grad=False) for t in inputs])  # its graph is dropped
     if not isinstance(out, Tensor):
-        raise ValueError(f"a checkpointed function must return one Tensor, got {type(out).__name__}")
+        raise ValueError(f"a checkpointed function must return one Tensor, "
+                         f"got {type(out).__name__}")
 
     def local(g):
         leaves = [Tensor(t.data, requires_grad=t.requires_grad) for t in inputs]
-        again = fn(*leaves)                       # the recomputation, recorded this time
+        again = fn(*leaves)                    # the recomputation, recorded this time
         if again.requires_grad:
-            again.backward(g)                     # parameters inside fn accumulate here
+            again.backward(g)                  # parameters inside fn accumulate here
         return tuple(np.zeros(t.shape) if t.grad is None else t.grad for t in leaves)
 
-    # One node whose parents are the inputs: it requires a gradient if they do or if fn has parameters.
-    return Tensor(out.data, requires_grad=out.requires_grad or any(t.requires_grad for t in inputs),
-                  parents=inputs, op="checkpoint", _local=local)
+    # One node whose parents are the inputs; it needs a gradient if they or fn's parameters do.
+    needs = out.requires_grad or any(t.requires_grad for t in inputs)
+    return Tensor(out.data, requires_grad=needs, parents=inputs, op="checkpoint", _local=local)
 
 
 def checkpoint_sequential(functions, segments, x):
@@ -68,7 +70,8 @@ def checkpoint_sequential(functions, segments, x):
     if L == 0:
         raise ValueError("checkpoint_sequential needs at least one function")
     if isinstance(segments, bool) or not isinstance(segments, (int, np.integer)) or not 1 <= segments <= L:
-        raise ValueError(f"segments must be an integer from 1 to the number of functions {L}, got {segments!r}")
+        raise ValueError(f"segments must be an integer from 1 to the number of functions {L}, "
+                         f"got {segments!r}")
     if not isinstance(x, Tensor):
         raise ValueError(f"x must be a Tensor, got {type(x).__name__}")
     size = L // segments

@@ -304,13 +304,13 @@ class Dual:
 
 
 def hessian_vector_product(f, x, v):
-    """Gradient and Hessian-vector product of a scalar program ``f`` at ``x`` along ``v``: forward over reverse.
+    """Gradient and Hessian-vector product of a program ``f`` at ``x`` along ``v``: forward over reverse.
 
-    ``f`` maps a list of ``Value`` (one per entry of ``x``) to one ``Value``. Each input is a ``Value`` whose
-    data is the dual number ``Dual(x_i, v_i)``; one call of ``f`` and one ``backward()`` then run the
-    reverse pass in dual arithmetic, so each input's adjoint is ``Dual(df/dx_i, (H v)_i)``
-    (eq-backpropagation-hvp; Pearlmutter 1994, "Fast exact multiplication by the Hessian"). Exact up to
-    rounding, no step size, about three times the arithmetic of one gradient; the Hessian is never formed.
+    ``f`` maps a list of ``Value`` (one per entry of ``x``) to one ``Value``. Each input is a
+    ``Value`` whose data is the dual number ``Dual(x_i, v_i)``; one call of ``f`` and one
+    ``backward()`` then run the reverse pass in dual arithmetic, so each input's adjoint is
+    ``Dual(df/dx_i, (H v)_i)`` (eq-backpropagation-hvp; Pearlmutter 1994). Exact up to rounding,
+    no step size, a constant times the cost of one gradient; the Hessian is never formed.
     Returns two lists of floats of the length of ``x``: the gradient and H v.
     """
     x, v = list(x), list(v)
@@ -321,5 +321,5 @@ def hessian_vector_product(f, x, v):
     if not isinstance(out, Value):
         raise ValueError(f"f must return a Value, got {type(out).__name__}")
     out.backward()
-    adj = [Dual._lift(leaf.grad) for leaf in leaves]  # a leaf f does not use keeps grad 0.0
+    adj = [Dual._lift(leaf.grad) for leaf in leaves]  # an input f does not use keeps grad 0.0
     return [a.value for a in adj], [a.tangent for a in adj]
