@@ -3,7 +3,9 @@
 conv2d_backward computes the input gradient col2im(W_g^T dY_g) (eq-conv-backward) by one of two paths:
 ``_input_gradient`` (one GEMM per kernel row, then strided adds, in two GEMM layouts chosen by
 ``_PER_IMAGE_MIN``) and ``_input_gradient_flat`` (stride 1 and small images: dY placed on the padded grid,
-the adds contiguous slices of the flattened gradient, chosen by ``_FLAT_MAX_WASTE``). Each path is forced
+the adds contiguous slices of the flattened gradient, chosen by ``_FLAT_MAX_WASTE``) and
+``_input_gradient_correlation`` (stride 1 and small images with C_in/G >= C_out/G: dY correlated with the
+flipped kernel by the forward's im2col). Each path is forced
 here through those module constants and compared with the reference: the public ``col2im`` of the column
 gradient W_g^T dY_g, computed by an einsum (no GEMM layout, no flattening), and with torch where installed.
 """
@@ -15,22 +17,22 @@ import pytest
 from dlmath.layers import conv
 from dlmath.layers.conv import col2im, conv2d_backward, conv2d_forward
 
-PATHS = ["strided_per_image", "strided_whole_batch", "flat"]
+PATHS = ["strided_per_image", "strided_whole_batch", "flat", "correlation"]
+
+
+def _correlation_valid(stride, pads, kernel, dilation, *rest):
+    """Where _input_gradient_correlation applies at all: stride 1 and p <= d (k - 1) on each side."""
+    return tuple(stride) == (1, 1) and all(max(p) <= d * (k - 1) for p, d, k in zip(pads, dilation, kernel))
 
 
 @pytest.fixture(params=PATHS)
 def path(request, monkeypatch):
-    """Force one input-gradient path (the flat one also needs small images: the whole-batch threshold)."""
+    """Force one input-gradient path where it applies (the reference strided path elsewhere)."""
     never, always = {1: 0.0, 2: 0.0, 4: 0.0, 8: 0.0}, {1: np.inf, 2: np.inf, 4: np.inf, 8: np.inf}
-    if request.param == "strided_per_image":
-        monkeypatch.setattr(conv, "_PER_IMAGE_MIN", 0)
-        monkeypatch.setattr(conv, "_FLAT_MAX_WASTE", never)
-    elif request.param == "strided_whole_batch":
-        monkeypatch.setattr(conv, "_PER_IMAGE_MIN", 10 ** 9)
-        monkeypatch.setattr(conv, "_FLAT_MAX_WASTE", never)
-    else:
-        monkeypatch.setattr(conv, "_PER_IMAGE_MIN", 10 ** 9)
-        monkeypatch.setattr(conv, "_FLAT_MAX_WASTE", always)
+    monkeypatch.setattr(conv, "_PER_IMAGE_MIN", 0 if request.param == "strided_per_image" else 10 ** 9)
+    monkeypatch.setattr(conv, "_FLAT_MAX_WASTE", always if request.param == "flat" else never)
+    monkeypatch.setattr(conv, "_correlation_input_gradient_fits",
+                        _correlation_valid if request.param == "correlation" else lambda *args: False)
     return request.param
 
 
@@ -84,17 +86,24 @@ def test_input_gradient_paths_match_col2im(rng, path, dtype, x_shape, w_shape, s
 
 
 def test_flat_path_is_taken_where_it_was_measured_to_win():
-    """The digits CNN's layers (8x8 and 4x4 images, padding 1) take the flat path in float32; 8x8 in float64;
-    stride 2, large images and 4x4 images in float64 (waste 2.25) do not."""
+    """Flat: 8x8 images with padding 1 in both dtypes, 4x4 (waste 2.25) in float32 only; never stride 2 or
+    large images. Correlation: the digits CNN's conv3 (32 -> 32 channels, 4x4), not conv2 (16 -> 32)."""
     fits = conv._flat_input_gradient_fits
     assert fits((1, 1), (10, 10), (8, 8), np.float32) and fits((1, 1), (10, 10), (8, 8), np.float64)
     assert fits((1, 1), (6, 6), (4, 4), np.float32) and not fits((1, 1), (6, 6), (4, 4), np.float64)
     assert not fits((2, 2), (10, 10), (4, 4), np.float32)
     assert not fits((1, 1), (34, 34), (32, 32), np.float32)
+    corr = conv._correlation_input_gradient_fits
+    assert corr((1, 1), ((1, 1), (1, 1)), (3, 3), (1, 1), (4, 4), (32, 32, 3, 3), 1)
+    assert not corr((1, 1), ((1, 1), (1, 1)), (3, 3), (1, 1), (8, 8), (32, 16, 3, 3), 1)
+    assert not corr((1, 1), ((3, 3), (1, 1)), (3, 3), (1, 1), (4, 4), (32, 32, 3, 3), 1)  # p > d (k - 1)
+    assert not corr((2, 2), ((1, 1), (1, 1)), (3, 3), (1, 1), (4, 4), (32, 32, 3, 3), 1)
+    assert not corr((1, 1), ((1, 1), (1, 1)), (3, 3), (1, 1), (32, 32), (64, 64, 3, 3), 1)
 
 
 def test_flat_path_is_what_the_backward_calls(rng, monkeypatch):
-    """conv2d_backward dispatches to the flat path exactly when _flat_input_gradient_fits says so."""
+    """conv2d_backward dispatches to the flat path exactly when _flat_input_gradient_fits says so (and the
+    correlation path does not apply: 3 -> 5 channels)."""
     calls = []
     real = conv._input_gradient_flat
     monkeypatch.setattr(conv, "_input_gradient_flat", lambda *a: calls.append(1) or real(*a))
@@ -121,14 +130,15 @@ def test_torch_input_gradient_paths(rng, path, x_shape, w_shape, stride, padding
 
 
 def test_every_path_gives_the_same_gradient(rng, monkeypatch):
-    """All three paths on one digits-sized layer: equal to each other up to rounding (float64)."""
+    """All four paths on one digits-sized layer: equal to each other up to rounding (float64)."""
     x, w = rng.standard_normal((4, 6, 8, 8)), rng.standard_normal((8, 6, 3, 3))
     out, cache = conv2d_forward(x, w, padding=1)
     dy = rng.standard_normal(out.shape)
     results = []
-    for per_image, waste in itertools.product((0, 10 ** 9), (0.0, np.inf)):
+    for per_image, waste, corr in itertools.product((0, 10 ** 9), (0.0, np.inf), (False, True)):
         monkeypatch.setattr(conv, "_PER_IMAGE_MIN", per_image)
         monkeypatch.setattr(conv, "_FLAT_MAX_WASTE", {8: waste, 4: waste})
+        monkeypatch.setattr(conv, "_correlation_input_gradient_fits", lambda *args, corr=corr: corr)
         results.append(conv2d_backward(dy, cache)[0])
     for r in results[1:]:
         np.testing.assert_allclose(r, results[0], rtol=1e-13, atol=1e-13)

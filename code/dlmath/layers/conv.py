@@ -221,6 +221,34 @@ def _input_gradient(weight, dy, x_shape, stride, pads, dilation):
     return np.ascontiguousarray(grad if ho * wo >= _PER_IMAGE_MIN else grad.transpose(1, 0, 2, 3))
 
 
+def _input_gradient_correlation(weight, dy, x_shape, pads, dilation):
+    """The input gradient of a stride-1 conv2d as a convolution (eq-conv-backward): dx is the correlation
+    of dY, zero-padded by d (k - 1) - p on each side, with the kernel flipped in both spatial axes and its
+    input and output channels swapped within each group, W'[c, o, i, j] = W[o, c, kH - 1 - i, kW - 1 - j].
+    So it is conv2d_forward's own im2col and GEMM: (C_in/G, C_out/G kH kW) @ (C_out/G kH kW, N H W) per
+    group, no col2im and no adds. Taken for small images when C_in/G >= C_out/G (then the product has as
+    many rows as the forward's; with fewer input channels the flattened col2im is faster).
+    Needs p <= d (k - 1) on each side. Returns grad_x (N, C_in, H, W)."""
+    n, c_in, h, w = x_shape
+    c_out, cg, kh, kw = weight.shape
+    g, og = dy.shape[1], c_out // dy.shape[1]
+    ho, wo = h + sum(pads[0]) - dilation[0] * (kh - 1), w + sum(pads[1]) - dilation[1] * (kw - 1)
+    full = tuple((d * (k - 1) - lo, d * (k - 1) - hi) for (lo, hi), d, k in zip(pads, dilation, (kh, kw)))
+    dyp = _pad(dy.reshape(n, c_out, ho, wo), full)  # (N, C_out, H + d_H (kH - 1), W + d_W (kW - 1))
+    cols = _group_columns(_windows(dyp, (kh, kw), (1, 1), dilation, (h, w)), g)  # (G, C_out/G kH kW, N H W)
+    flipped = weight.reshape(g, og, cg, kh, kw)[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4)  # (G, C_in/G, C_out/G, kH, kW)
+    grad = _columns_product(np.ascontiguousarray(flipped).reshape(g, cg, og * kh * kw), cols, n)  # (N, G, C_in/G, H W)
+    return np.ascontiguousarray(grad.reshape(n, c_in, h, w))
+
+
+def _correlation_input_gradient_fits(stride, pads, kernel, dilation, out, weight_shape, groups):
+    """Whether _input_gradient_correlation is taken: stride 1, p <= d (k - 1), small images and at
+    least as many input as output channels per group."""
+    return (tuple(stride) == (1, 1) and out[0] * out[1] < _PER_IMAGE_MIN
+            and all(max(p) <= d * (k - 1) for p, d, k in zip(pads, dilation, kernel))
+            and weight_shape[1] >= weight_shape[0] // groups)
+
+
 # The flattened input gradient computes on the whole padded grid, Hp Wp positions per image for Ho Wo
 # outputs: it is taken (stride 1, small images) while that waste ratio Hp Wp / (Ho Wo) is at most this,
 # by the itemsize (float32 products are about twice as fast, so wasted columns cost half as much).
@@ -333,7 +361,9 @@ def conv2d_backward(grad_out, cache):
     dy = grad_out.reshape(n, g, c_out // g, ho * wo)  # (N, G, C_out/G, Ho Wo): dY_g, image by image
     grad_weight = _weight_gradient(cols, dy).reshape(weight.shape)  # dY_g cols_g^T
     padded = (h + sum(pads[0]), w + sum(pads[1]))
-    if _flat_input_gradient_fits(stride, padded, (ho, wo), weight.dtype):  # col2im(W_g^T dY_g), implicit
+    if _correlation_input_gradient_fits(stride, pads, (kh, kw), dilation, (ho, wo), weight.shape, g):
+        grad_x = _input_gradient_correlation(weight, dy, x_shape, pads, dilation)  # dY correlated with flipped W
+    elif _flat_input_gradient_fits(stride, padded, (ho, wo), weight.dtype):  # col2im(W_g^T dY_g), implicit
         grad_x = _input_gradient_flat(weight, dy, x_shape, pads, dilation)
     else:  # col2im(W_g^T dY_g) by strided adds
         grad_x = _input_gradient(weight, dy, x_shape, stride, pads, dilation)
