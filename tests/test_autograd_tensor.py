@@ -714,3 +714,98 @@ def test_relu_derivative_at_zero_is_zero_as_torch():
     tt = torch.tensor([-1.0, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
     torch.relu(tt).backward(torch.full((3,), 5.0, dtype=torch.float64))
     np.testing.assert_array_equal(t.grad, tt.grad.numpy())
+
+
+# ------------------------------------------------------ forward over reverse: DualArray and tensor_hvp
+from dlmath.autograd.dual_array import DualArray, tensor_hvp  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_tensor_hvp_of_every_op_against_torch(name, rng):
+    """H v of sum(R * tanh(op(inputs))) (curved even where op is linear) against torch's hvp."""
+    torch = pytest.importorskip("torch")
+    fn, _ = OPS[name]
+    xs = _inputs(name, rng)
+    R = rng.standard_normal(fn(*[Tensor(x) for x in xs]).shape)
+    vs = [rng.standard_normal(x.shape) for x in xs]
+    _, _, hv = tensor_hvp(lambda *ts: (fn(*ts).tanh() * R).sum(), xs, vs)
+    tfn = _torch_fn(name, torch)
+    _, hv_t = torch.autograd.functional.hvp(
+        lambda *ts: (torch.tanh(tfn(*ts)) * torch.tensor(R)).sum(),
+        tuple(torch.tensor(x) for x in xs), tuple(torch.tensor(v) for v in vs))
+    hv_t = hv_t if isinstance(hv_t, tuple) else (hv_t,)
+    ours = np.concatenate([h.ravel() for h in hv])
+    theirs = np.concatenate([h.numpy().ravel() for h in hv_t])
+    assert relative_error(ours, theirs) < 1e-10, name
+
+
+def _mlp_loss(X, onehot):
+    def loss(W1, b1, W2, b2):
+        h = (X @ W1.T + b1).tanh()                                     # (N, H)
+        logits = h @ W2.T + b2                                         # (N, K)
+        return (logits.logsumexp(dim=1) - (logits * onehot).sum(dim=1)).mean()
+    return loss
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_tensor_hvp_of_an_mlp_against_torch_and_the_gradient(seed):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    N, d, H, K = 6, 4, 5, 3
+    X, onehot = rng.standard_normal((N, d)), np.eye(K)[rng.integers(0, K, N)]
+    params = [0.5 * rng.standard_normal((H, d)), 0.1 * rng.standard_normal(H),
+              0.5 * rng.standard_normal((K, H)), 0.1 * rng.standard_normal(K)]
+    vs = [rng.standard_normal(p.shape) for p in params]
+    loss = _mlp_loss(X, onehot)
+    value, grads, hv = tensor_hvp(loss, params, vs)
+    ts = [Tensor(p) for p in params]
+    out = loss(*ts)
+    out.backward()
+    assert value == float(out.data)
+    for g, t in zip(grads, ts):
+        assert np.array_equal(g, t.grad)                              # the same float operations
+    Xt, ot = torch.tensor(X), torch.tensor(onehot)
+    loss_t = lambda W1, b1, W2, b2: (torch.logsumexp(logits := torch.tanh(Xt @ W1.T + b1) @ W2.T + b2, 1)  # noqa: E731
+                                     - (logits * ot).sum(1)).mean()
+    _, hv_t = torch.autograd.functional.hvp(loss_t, tuple(map(torch.tensor, params)),
+                                            tuple(map(torch.tensor, vs)))
+    ours = np.concatenate([h.ravel() for h in hv])
+    theirs = np.concatenate([h.numpy().ravel() for h in hv_t])
+    assert relative_error(ours, theirs) < 1e-10
+
+
+def test_tensor_hvp_columns_are_the_explicit_hessian():
+    """n products with unit vectors give torch.autograd.functional.hessian, a symmetric matrix."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    A, x = rng.standard_normal((4, 3)), rng.standard_normal(3)
+    f = lambda t: ((A @ t).tanh() ** 2).sum() + (t * t).sum().exp() * 0.1       # noqa: E731
+    H = np.column_stack([tensor_hvp(f, [x], [e])[2][0] for e in np.eye(3)])
+    H_t = torch.autograd.functional.hessian(
+        lambda t: (torch.tanh(torch.tensor(A) @ t) ** 2).sum() + torch.exp((t * t).sum()) * 0.1,
+        torch.tensor(x)).numpy()
+    assert np.allclose(H, H.T, rtol=0, atol=1e-14)
+    assert relative_error(H, H_t) < 1e-12
+
+
+def test_dual_array_arithmetic_and_refusals():
+    a = DualArray([1.0, 2.0], [1.0, 0.0])
+    b = a * a + 3.0 / a                                  # d/da (a^2 + 3/a) = 2a - 3/a^2
+    assert np.allclose(b.value, [4.0, 5.5]) and np.allclose(b.tangent, [2.0 - 3.0, 0.0])
+    assert np.array_equal(a > 1.5, [False, True])        # comparisons read the value
+    with pytest.raises(TypeError, match="does not support"):
+        np.sin(a)
+    with pytest.raises(TypeError, match="does not support"):
+        np.cumsum(a)
+    with pytest.raises(TypeError, match="constant scalar exponent"):
+        a ** a
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: tensor_hvp(lambda t: t.sum(), [np.ones(2)], []), "same length"),
+    (lambda: tensor_hvp(lambda t: t.sum(), [np.ones(2)], [np.ones(3)]), "input's shape"),
+    (lambda: tensor_hvp(lambda t: t * 2.0, [np.ones(2)], [np.ones(2)]), "one-element Tensor"),
+])
+def test_tensor_hvp_bad_input_raises(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -56,7 +56,8 @@ def unbroadcast(grad, shape):
     that broadcasting added are summed away, axes where ``shape`` has 1 are
     summed with keepdims.
     """
-    grad = np.asarray(grad)
+    if not getattr(grad, "_is_dual_array", False):   # dual_array.DualArray passes through
+        grad = np.asarray(grad)
     shape = tuple(shape)
     try:
         ok = np.broadcast_shapes(shape, grad.shape) == grad.shape
@@ -75,6 +76,8 @@ def unbroadcast(grad, shape):
 
 
 def _as_array(data, what="Tensor data"):
+    if getattr(data, "_is_dual_array", False):     # forward over reverse (dual_array.py)
+        return data.copy()
     arr = np.asarray(data)
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{what} must be real numbers (converted to float64), got dtype {arr.dtype}")
