@@ -125,7 +125,7 @@ def test_sgd_momentum_first_steps_by_hand():
 
 
 def test_textbook_momentum_equals_torch_momentum():
-    """s_t = -lr u_t for constant lr and no dampening (eq-optimizers-equivalence)."""
+    """s_t = -lr b_t for constant lr and no dampening (eq-optimizers-equivalence)."""
     grad_fn, x0 = least_squares(2)
     lr, beta = 0.1, 0.9
     x, s = x0.copy(), np.zeros_like(x0)

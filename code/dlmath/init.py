@@ -53,8 +53,8 @@ def _check(shape, rng=None, min_dim=0, need_rng=True, mode=None, **reals):
 
 # ----------------------------------------------------------------------------------------- gain and fans
 def calculate_gain(nonlinearity, param=None):
-    """The gain g of torch.nn.init.calculate_gain: the factor that restores unit mean square after the
-    nonlinearity (eq-initialization-gain-relu, eq-initialization-gain-leaky).
+    """The gain psi of torch.nn.init.calculate_gain: the factor that restores unit mean square after the
+    nonlinearity (eq-initialization-he-forward, eq-initialization-gain-leaky).
 
     linear, conv*, sigmoid: 1; tanh: 5/3; relu: sqrt(2); leaky_relu: sqrt(2 / (1 + slope^2)) with slope
     ``param`` (default 0.01); selu: 3/4.
@@ -80,7 +80,7 @@ def calculate_gain(nonlinearity, param=None):
 
 def fan_in_and_fan_out(shape):
     """(fan_in, fan_out) of a weight of shape (out, in, *kernel), as torch computes them:
-    fan_in = in * prod(kernel), fan_out = out * prod(kernel) (eq-initialization-fans).
+    fan_in = in * prod(kernel), fan_out = out * prod(kernel) (eq-initialization-fan-in, eq-initialization-fan-out).
     For a grouped convolution (C_out, C_in/groups, kH, kW), fan_in counts one group's C_in/groups inputs,
     while fan_out is C_out kH kW, not divided by groups."""
     shape = _check(shape, min_dim=2, need_rng=False)
@@ -125,7 +125,7 @@ def zeros(shape):
 # ------------------------------------------------------------------------------------- Xavier and He
 def xavier_uniform(shape, *, gain=1.0, rng):
     """U(-a, a) with a = gain sqrt(6 / (fan_in + fan_out)), variance gain^2 2 / (fan_in + fan_out)
-    (eq-initialization-xavier, eq-initialization-uniform-bound; Glorot and Bengio 2010)."""
+    (eq-initialization-xavier, eq-initialization-xavier-uniform; Glorot and Bengio 2010)."""
     shape = _check(shape, rng, min_dim=2, gain=gain)
     fan_in, fan_out = fan_in_and_fan_out(shape)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))

@@ -2,7 +2,8 @@
 
 ``dropout_forward(x, *, p=0.5, training=True, rng)`` follows torch.nn.functional.dropout: during training
 each entry is kept with probability 1 - p and the kept entries are divided by 1 - p, so that E[out] = x
-(eq-regularization-dropout, eq-regularization-dropout-moments); with ``training=False`` it is the identity.
+(eq-regularization-dropout, eq-regularization-dropout-mean, eq-regularization-dropout-var); with
+``training=False`` it is the identity.
 As in torch, p = 1 gives zeros and p = 0 gives x unchanged. ``rng`` is a numpy.random.Generator (the only
 source of randomness; required even when no mask is drawn, so that calls are uniform).
 ``dropout_backward(grad_out, cache)`` multiplies by the same scaled mask. Srivastava et al. (2014).

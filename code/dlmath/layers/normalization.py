@@ -195,7 +195,7 @@ def _check_group_norm(x, num_groups, weight, bias, eps):
 def group_norm_forward(x, num_groups, weight, bias, *, eps=1e-5):
     """Group normalization (Wu & He, 2018): the C channels of each example split into num_groups groups of
     C / num_groups consecutive channels, each group normalized over its channels and spatial positions;
-    then a per-channel scale and shift. x (N, C, *) -> out (N, C, *) (eq-normalization-gn)."""
+    then a per-channel scale and shift. x (N, C, *) -> out (N, C, *) (def-normalization-groupnorm)."""
     x, weight, bias = _check_group_norm(x, num_groups, weight, bias, eps)
     n, c = x.shape[:2]
     xg = x.reshape(n, num_groups, -1)  # (N, G, C/G * spatial)
