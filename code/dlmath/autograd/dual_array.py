@@ -1,4 +1,4 @@
-"""Forward over reverse for the Tensor engine: arrays of dual numbers and Hessian-vector products (chapter 8).
+"""Forward over reverse for the Tensor engine: dual-number arrays, Hessian-vector products (ch. 8).
 
 A :class:`DualArray` holds two float64 arrays of one shape, ``value`` and ``tangent``: entry by entry the
 dual number value + tangent * eps with eps**2 = 0 (eq-backpropagation-dual). It implements the NumPy
@@ -162,26 +162,29 @@ class DualArray:
 
 
 def tensor_hvp(func, inputs, v):
-    """Value, gradient and Hessian-vector product of ``func(*Tensors) -> one-element Tensor``.
+    """Value, gradient and Hessian-vector product of ``func(*Tensors)``, a one-element Tensor.
 
-    ``inputs`` and ``v`` are sequences of float64 arrays of matching shapes. Each input becomes a
-    Tensor whose data is ``DualArray(input, v_i)``; one forward and one backward pass of the Tensor
-    engine then carry tangents, and each input's adjoint is ``DualArray(gradient, (H v)_i)``
+    ``inputs`` and ``v``: sequences of float64 arrays of matching shapes. Each input becomes a
+    Tensor whose data is ``DualArray(input, v_i)``; one forward and one backward pass of the
+    Tensor engine then carry tangents, and each input's adjoint is ``DualArray(gradient, (H v)_i)``
     (eq-backpropagation-hvp). As ``torch.autograd.functional.hvp(func, inputs, v)``; exact up to
-    rounding, about three times the array arithmetic of one gradient.
-    Returns (value: float, gradients: list of arrays, hvp: list of arrays), shapes of ``inputs``.
+    rounding, about three times the array arithmetic of one gradient. Returns (value: float,
+    gradients: list of arrays, H v: list of arrays), the arrays of the shapes of ``inputs``.
     """
     inputs, v = list(inputs), list(v)
     if len(inputs) != len(v):
-        raise ValueError(f"inputs and v must have the same length, got {len(inputs)} and {len(v)}")
+        raise ValueError(f"inputs and v must have the same length, "
+                         f"got {len(inputs)} and {len(v)}")
     for x, d in zip(inputs, v):
         if np.shape(x) != np.shape(d):
-            raise ValueError(f"each v must have its input's shape, got {np.shape(d)} for {np.shape(x)}")
+            raise ValueError(f"each v must have its input's shape, "
+                             f"got {np.shape(d)} for {np.shape(x)}")
     leaves = [Tensor(DualArray(x, d)) for x, d in zip(inputs, v)]
     out = func(*leaves)
     if not isinstance(out, Tensor) or out.size != 1:
         raise ValueError("func must return a one-element Tensor")
     out.backward()
     grads = [DualArray(np.zeros(np.shape(x))) if leaf.grad is None else _dual(*_parts(leaf.grad))
-             for x, leaf in zip(inputs, leaves)]
-    return float(out.data.value.reshape(-1)[0]), [g.value for g in grads], [g.tangent for g in grads]
+             for x, leaf in zip(inputs, leaves)]                # an unused input: zeros
+    value = float(out.data.value.reshape(-1)[0])
+    return value, [g.value for g in grads], [g.tangent for g in grads]
