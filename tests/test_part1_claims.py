@@ -1,0 +1,115 @@
+"""Claims of chapters 1 and 2 (Part I) that rest on random experiments, checked over several seeds.
+
+The chapters measure each claim with one fixed seed; these tests repeat the measurement with other
+seeds, so that a statement in the text is not an accident of its seed.
+"""
+import numpy as np
+import pytest
+
+from dlmath import linalg as la
+from dlmath.book import experiments as ex
+from dlmath.gradcheck import UNIT_ROUNDOFF, central_difference
+
+SEEDS = range(10)
+
+
+# ----------------------------------------------------------------------------------- chapter 1
+@pytest.mark.parametrize("seed", SEEDS)
+def test_inverse_is_rarely_ahead_of_solve(seed):
+    """ch01, solve versus invert: on ill-conditioned matrices (kappa >= 1e3) the forward error of
+    inv(A) @ b is typically several times that of solve, and rarely the smaller of the two; the backward
+    error of solve stays at the level of u while that of the inverse grows with kappa."""
+    rng = np.random.default_rng(1000 + seed)
+    ratios, back_solve, back_inv = [], [], []
+    for kappa in np.repeat(np.logspace(3, 15, 13), 3):
+        A = la.matrix_with_singular_values(np.geomspace(1.0, 1.0 / kappa, 30), rng)   # (30, 30)
+        err = ex.solve_vs_inverse_errors(A, rng.standard_normal(30))
+        ratios.append(err["forward_inv"] / err["forward_solve"])
+        back_solve.append(err["backward_solve"])
+        back_inv.append((kappa, err["backward_inv"]))
+    ratios = np.array(ratios)
+    assert np.median(ratios) > 2
+    assert np.mean(ratios < 1) <= 2 / ratios.size          # at most 2 of the 39 matrices
+    assert max(back_solve) < 20 * UNIT_ROUNDOFF
+    worst_conditioned = [b for k, b in back_inv if k >= 1e12]
+    assert np.median(worst_conditioned) > 1e3 * UNIT_ROUNDOFF
+
+
+def test_jordan_block_powers_grow_linearly_at_spectral_radius_one():
+    """ch01, misconception on [[1, 100], [0, 1]]: the powers grow without bound but linearly (about 100 k),
+    and ||J^k||^(1/k) tends to the spectral radius 1 (Gelfand)."""
+    J = np.array([[1.0, 100.0], [0.0, 1.0]])
+    ks = np.array([1, 10, 100, 1000, 10000])
+    norms = np.array([np.linalg.norm(np.linalg.matrix_power(J, k), 2) for k in ks])
+    assert np.all(np.diff(norms) > 0)                                   # unbounded growth
+    assert np.allclose(norms[1:] / (100 * ks[1:]), 1.0, rtol=2e-2)      # linear, slope 100
+    roots = norms ** (1.0 / ks)                                         # slowly: (1e6)^(1/1e4) = 1.0014
+    assert np.all(np.diff(roots) < 0) and 1 < roots[-1] < 1.002
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_spectral_radius_below_one_contracts_despite_large_singular_value(seed):
+    """ch01: a random 50 x 50 matrix scaled to spectral radius 0.9 has a largest singular value above 1,
+    yet its powers eventually contract, at the rate 0.9 per step."""
+    rng = np.random.default_rng(seed)
+    B = rng.standard_normal((50, 50))
+    B *= 0.9 / np.max(np.abs(np.linalg.eigvals(B)))
+    assert np.linalg.norm(B, 2) > 1
+    Bk = np.linalg.matrix_power(B, 1000)
+    assert np.linalg.norm(Bk, 2) < 1e-30
+    assert abs(np.linalg.norm(Bk, 2) ** (1 / 1000) - 0.9) < 0.02
+
+
+def test_he_variance_keeps_the_relu_mean_square():
+    """ch01, exercise on the ReLU gain: with entry variance 2/n the mean square norm of h_l stays of order
+    one over 30 ReLU layers, with 1/n it shrinks like 2^-l. One run (one draw of the 30 matrices, shared by
+    the 200 inputs) scatters around the prediction: over 10 seeds every ratio measured / predicted lies
+    within a factor 5, and their geometric mean within a factor 2."""
+    n, trials = 256, 200
+    for var_scale, predicted in ((2.0, 1.0), (1.0, 2.0 ** -30)):
+        rel = []
+        for seed in SEEDS:
+            rng = np.random.default_rng(seed)
+            h = rng.standard_normal((trials, n))                   # (trials, n)
+            sq0 = np.mean(np.sum(h ** 2, axis=1))
+            for _ in range(30):
+                W = rng.standard_normal((n, n)) * np.sqrt(var_scale / n)
+                h = np.maximum(h @ W.T, 0.0)
+            rel.append(np.mean(np.sum(h ** 2, axis=1)) / sq0 / predicted)
+        log_rel = np.log(rel)
+        assert np.all(np.abs(log_rel) < np.log(5)), (var_scale, rel)
+        assert abs(np.mean(log_rel)) < np.log(2), (var_scale, rel)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gaussian_product_mean_square_gain_follows_c_to_the_L(seed):
+    """ch01, products of random matrices: with entry variance c/n the mean square gain of L layers is
+    c^L (averaged over 20 products, within 25% at L = 10), and the product at c = 1 grows ill-conditioned."""
+    n, depth = 64, 10
+    for c in (0.8, 1.0, 1.25):
+        gains = [np.mean(ex.product_singular_values(n, depth, np.sqrt(c / n), np.random.default_rng(100 * seed + r)) ** 2,
+                         axis=1) for r in range(20)]                # each (depth,)
+        assert np.mean(gains, axis=0)[-1] == pytest.approx(c ** depth, rel=0.25)
+    sv = ex.product_singular_values(n, 8, np.sqrt(1.0 / n), np.random.default_rng(seed))   # (8, n)
+    kappa = sv[:, 0] / sv[:, -1]
+    assert kappa[7] > 10 * kappa[0]
+
+
+# ----------------------------------------------------------------------------------- chapter 2
+def test_too_small_a_step_is_worse_by_a_factor_of_a_million():
+    """ch02, misconception: at x = 1 the central difference of exp with h = 1e-14 errs more than a
+    million times as much as with h = 1e-5."""
+    err = {h: abs(central_difference(np.exp, 1.0, h) - np.e) for h in (1e-5, 1e-14)}
+    assert err[1e-14] > 1e6 * err[1e-5]
+
+
+def test_float32_central_difference_cannot_confirm_a_gradient():
+    """ch02, misconception: in float32 the central difference at h = 1e-6 is off by more than 1e-3
+    relatively, and even at its best step by more than 1e-6; float64 at h = 1e-6 is within 1e-9."""
+    x32 = np.float32(1.0)
+    rel = []
+    for h in (np.float32(1e-6), np.float32(np.cbrt(3 * np.finfo(np.float32).eps))):
+        d = (np.exp(x32 + h) - np.exp(x32 - h)) / (np.float32(2) * h)
+        rel.append(abs(float(d) - np.e) / np.e)
+    assert rel[0] > 1e-3 and rel[1] > 1e-6
+    assert abs(central_difference(np.exp, 1.0, 1e-6) - np.e) / np.e < 1e-9
