@@ -717,7 +717,7 @@ def test_relu_derivative_at_zero_is_zero_as_torch():
 
 
 # ------------------------------------------------------ forward over reverse: DualArray and tensor_hvp
-from dlmath.autograd.dual_array import DualArray, tensor_hvp  # noqa: E402
+from dlmath.autograd.tensor import DualArray, tensor_hvp  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(OPS))

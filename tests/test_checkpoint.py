@@ -1,4 +1,4 @@
-"""Tests of dlmath.autograd.checkpoint: checkpoint and checkpoint_sequential for the Tensor engine.
+"""Tests of checkpoint and checkpoint_sequential (dlmath.autograd.tensor) for the Tensor engine.
 
 Gradients equal to the plain backward pass (bit for bit: the same operations run in the same order),
 equal to torch.utils.checkpoint.checkpoint_sequential to 1e-12, the peak number of live graph nodes and

@@ -12,6 +12,19 @@ Names follow torch: reductions take ``dim`` and keyword-only ``keepdim``; ``amax
 PyTorch semantics: gradients accumulate over uses of a node and over calls of ``backward()``;
 ``backward()`` of a tensor with more than one element needs an explicit ``gradient`` (ValueError
 otherwise); tensors with ``requires_grad=False`` receive no gradient. Only NumPy is imported.
+
+Checkpointing: :func:`checkpoint` runs a function without recording its graph, keeps its inputs and
+output, and recomputes it, recording, when the backward pass reaches it; :func:`checkpoint_sequential`
+cuts a chain of L layers into segments of k layers, as torch.utils.checkpoint.checkpoint_sequential
+(same argument order). The graph then holds the L/k segment outputs and two segments of k layers (the
+last one, and the one being recomputed) instead of all L layers, for at most one extra forward pass (eq-backpropagation-checkpoint; Chen, Xu, Zhang and Guestrin 2016). Parameters
+captured inside a checkpointed function get their gradients from an inner backward pass, as in
+PyTorch; they are not nodes of the outer graph, so reset their ``grad`` yourself between steps.
+
+Forward over reverse: a :class:`DualArray` (value and tangent arrays, eq-backpropagation-dual) may be
+a Tensor's data; the forward and backward passes then run on dual arrays unchanged, and
+:func:`tensor_hvp` reads Hessian-vector products from the tangents of the gradient
+(eq-backpropagation-hvp; Pearlmutter 1994).
 """
 from __future__ import annotations
 
@@ -19,7 +32,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["Tensor", "unbroadcast", "topological_order"]
+__all__ = ["Tensor", "unbroadcast", "topological_order", "checkpoint", "checkpoint_sequential",
+           "DualArray", "tensor_hvp"]
 
 
 def topological_order(root):
@@ -56,7 +70,7 @@ def unbroadcast(grad, shape):
     that broadcasting added are summed away, axes where ``shape`` has 1 are
     summed with keepdims.
     """
-    if not getattr(grad, "_is_dual_array", False):   # dual_array.DualArray passes through
+    if not getattr(grad, "_is_dual_array", False):   # a DualArray (below) passes through
         grad = np.asarray(grad)
     shape = tuple(shape)
     try:
@@ -76,7 +90,7 @@ def unbroadcast(grad, shape):
 
 
 def _as_array(data, what="Tensor data"):
-    if getattr(data, "_is_dual_array", False):     # forward over reverse (dual_array.py)
+    if getattr(data, "_is_dual_array", False):     # forward over reverse (DualArray, below)
         return data.copy()
     arr = np.asarray(data)
     if arr.dtype.kind not in "biuf":
@@ -389,3 +403,246 @@ class Tensor:
         """Reset ``grad`` to ``None`` for every node of the graph that ends in this tensor."""
         for node in topological_order(self):
             node.grad = None
+
+
+# -------------------------------------------------------------------------------------- checkpointing
+def checkpoint(fn, *inputs):
+    """``fn(*inputs)`` (Tensors in, one Tensor out) without storing its graph; recomputed in backward.
+
+    The forward pass runs ``fn`` on constant copies of ``inputs`` and keeps only the output's
+    data: the graph ``fn`` builds is dropped when it returns. The returned node's parents are
+    ``inputs``; its backward runs ``fn`` again on fresh leaves, calls ``backward`` on that graph
+    with the arriving adjoint (so parameters captured by ``fn`` accumulate their gradients) and
+    hands the leaves' adjoints to the inputs. The gradients equal those of ``fn(*inputs)`` without
+    checkpointing exactly when ``fn`` is deterministic (same operations in the same order).
+    Chen et al. 2016; eq-backpropagation-checkpoint counts the memory of checkpoint_sequential.
+    """
+    if not callable(fn):
+        raise ValueError(f"checkpoint needs a function, got {type(fn).__name__}")
+    if not all(isinstance(t, Tensor) for t in inputs):
+        raise ValueError("the inputs of checkpoint must be Tensors, got "
+                         + ", ".join(type(t).__name__ for t in inputs))
+    out = fn(*[Tensor(t.data, requires_grad=False) for t in inputs])  # its graph is dropped
+    if not isinstance(out, Tensor):
+        raise ValueError(f"a checkpointed function must return one Tensor, "
+                         f"got {type(out).__name__}")
+
+    def local(g):
+        leaves = [Tensor(t.data, requires_grad=t.requires_grad) for t in inputs]
+        again = fn(*leaves)                    # the recomputation, recorded this time
+        if again.requires_grad:
+            again.backward(g)                  # parameters inside fn accumulate here
+        return tuple(np.zeros(t.shape) if t.grad is None else t.grad for t in leaves)
+
+    # One node whose parents are the inputs; it needs a gradient if they or fn's parameters do.
+    needs = out.requires_grad or any(t.requires_grad for t in inputs)
+    return Tensor(out.data, requires_grad=needs, parents=inputs, op="checkpoint", _local=local)
+
+
+def checkpoint_sequential(functions, segments, x):
+    """``functions[-1](...functions[0](x))`` with every segment but the last checkpointed.
+
+    ``functions``: a sequence of L callables Tensor -> Tensor (layers); ``segments``: the number of pieces,
+    1 <= segments <= L, each of about k = L / segments consecutive layers (sizes as
+    ``torch.utils.checkpoint.checkpoint_sequential``: L // segments each, the remainder in the last).
+    Memory: about ``segments`` stored boundaries plus one segment's activations, L/k + k; time: the
+    checkpointed layers run twice, at most one extra forward pass (Chen et al. 2016).
+    """
+    functions = list(functions)
+    L = len(functions)
+    if L == 0:
+        raise ValueError("checkpoint_sequential needs at least one function")
+    if isinstance(segments, bool) or not isinstance(segments, (int, np.integer)) or not 1 <= segments <= L:
+        raise ValueError(f"segments must be an integer from 1 to the number of functions {L}, "
+                         f"got {segments!r}")
+    if not isinstance(x, Tensor):
+        raise ValueError(f"x must be a Tensor, got {type(x).__name__}")
+    size = L // segments
+    end = -1
+    for start in range(0, size * (segments - 1), size):
+        end = start + size - 1
+        piece = functions[start:end + 1]
+
+        def run(h, piece=piece):
+            for fn in piece:
+                h = fn(h)
+            return h
+
+        x = checkpoint(run, x)
+    for fn in functions[end + 1:]:               # the last segment is recorded normally
+        x = fn(x)
+    return x
+
+
+# ------------------------------------------------------------------------------ forward over reverse
+def _parts(x):
+    """(value, tangent) of a DualArray; (array, None) for anything else (a constant)."""
+    if isinstance(x, DualArray):
+        return x.value, x.tangent
+    return np.asarray(x), None
+
+
+def _add(*ts):
+    ts = [t for t in ts if t is not None]
+    return sum(ts[1:], ts[0]) if ts else None
+
+
+def _dual(value, tangent):
+    value = np.asarray(value, dtype=np.float64)
+    return DualArray(value, np.zeros_like(value) if tangent is None else tangent)
+
+
+class DualArray:
+    """value + tangent * eps, entrywise; two float64 arrays of one shape."""
+
+    _is_dual_array = True       # what _as_array and unbroadcast look for
+    __array_priority__ = 200
+
+    def __init__(self, value, tangent=None):
+        value = np.array(value, dtype=np.float64)
+        tangent = np.zeros_like(value) if tangent is None else np.array(tangent, dtype=np.float64)
+        if tangent.shape != value.shape:
+            tangent = np.broadcast_to(tangent, value.shape).copy()  # a tangent that broadcasts
+        self.value, self.tangent = value, tangent
+
+    # -------------------------------------------------------------------------- array protocol
+    shape = property(lambda self: self.value.shape)
+    ndim = property(lambda self: self.value.ndim)
+    size = property(lambda self: self.value.size)
+    dtype = property(lambda self: self.value.dtype)
+
+    def __repr__(self):
+        return f"DualArray(value={self.value!r}, tangent={self.tangent!r})"
+
+    def __getitem__(self, idx):
+        return DualArray(self.value[idx], self.tangent[idx])
+
+    def copy(self):
+        return DualArray(self.value.copy(), self.tangent.copy())
+
+    def reshape(self, *shape):
+        return DualArray(self.value.reshape(*shape), self.tangent.reshape(*shape))
+
+    def transpose(self, *axes):
+        return DualArray(self.value.transpose(*axes), self.tangent.transpose(*axes))
+
+    def sum(self, axis=None, keepdims=False):
+        return DualArray(self.value.sum(axis=axis, keepdims=keepdims),
+                         self.tangent.sum(axis=axis, keepdims=keepdims))
+
+    def max(self, axis=None, keepdims=False):
+        """The maximum; its tangent is the mean of the tangents of the entries that tie for it."""
+        m = self.value.max(axis=axis, keepdims=True)
+        mask = (self.value == m).astype(np.float64)
+        t = (mask * self.tangent).sum(axis=axis, keepdims=True) / mask.sum(axis=axis, keepdims=True)
+        if not keepdims:
+            axes = tuple(range(self.ndim)) if axis is None else axis
+            m, t = np.squeeze(m, axis=axes), np.squeeze(t, axis=axes)
+        return DualArray(m, t)
+
+    # ----------------------------------------------------------------------------- operators
+    __add__ = lambda self, o: np.add(self, o)                 # noqa: E731
+    __radd__ = lambda self, o: np.add(o, self)                # noqa: E731
+    __sub__ = lambda self, o: np.subtract(self, o)            # noqa: E731
+    __rsub__ = lambda self, o: np.subtract(o, self)           # noqa: E731
+    __mul__ = lambda self, o: np.multiply(self, o)            # noqa: E731
+    __rmul__ = lambda self, o: np.multiply(o, self)           # noqa: E731
+    __truediv__ = lambda self, o: np.true_divide(self, o)     # noqa: E731
+    __rtruediv__ = lambda self, o: np.true_divide(o, self)    # noqa: E731
+    __matmul__ = lambda self, o: np.matmul(self, o)           # noqa: E731
+    __rmatmul__ = lambda self, o: np.matmul(o, self)          # noqa: E731
+    __pow__ = lambda self, p: np.power(self, p)               # noqa: E731
+    __neg__ = lambda self: np.negative(self)                  # noqa: E731
+    __gt__ = lambda self, o: np.greater(self, o)              # noqa: E731
+    __ge__ = lambda self, o: np.greater_equal(self, o)        # noqa: E731
+    __lt__ = lambda self, o: np.less(self, o)                 # noqa: E731
+    __le__ = lambda self, o: np.less_equal(self, o)           # noqa: E731
+    __eq__ = lambda self, o: np.equal(self, o)                # noqa: E731
+    __hash__ = None
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method != "__call__" or kwargs:
+            raise TypeError(f"DualArray does not support {ufunc.__name__}.{method} with {kwargs}")
+        parts = [_parts(x) for x in inputs]
+        (a, ta), (b, tb) = parts[0], (parts[1] if len(parts) > 1 else (None, None))
+        name = ufunc.__name__
+        if name in ("greater", "greater_equal", "less", "less_equal", "equal", "not_equal"):
+            return ufunc(a, b)                                   # a branch looks at the value
+        if name == "add":
+            return _dual(a + b, _add(ta, tb))
+        if name == "subtract":
+            return _dual(a - b, _add(ta, None if tb is None else -tb))
+        if name == "multiply":
+            return _dual(a * b, _add(None if ta is None else ta * b, None if tb is None else a * tb))
+        if name in ("true_divide", "divide"):
+            return _dual(a / b, _add(None if ta is None else ta / b,
+                                     None if tb is None else -a * tb / (b * b)))
+        if name == "matmul":
+            return _dual(a @ b, _add(None if ta is None else ta @ b, None if tb is None else a @ tb))
+        if name == "power":
+            if tb is not None or np.ndim(b) != 0:
+                raise TypeError("DualArray ** needs a constant scalar exponent")
+            p = float(b)
+            d = np.zeros_like(a) if p == 0 else p * a ** (p - 1)
+            return _dual(a ** p, None if ta is None else d * ta)
+        if name == "maximum":                                    # the larger argument's tangent
+            pick = a > b                                         # ties take b's (relu'(0) = 0)
+            return _dual(np.maximum(a, b), _add(None if ta is None else np.where(pick, ta, 0.0),
+                                                None if tb is None else np.where(pick, 0.0, tb)))
+        one = {"negative": (lambda: -a, lambda: -ta),
+               "exp": (lambda: np.exp(a), lambda: np.exp(a) * ta),
+               "log": (lambda: np.log(a), lambda: ta / a),
+               "tanh": (lambda: np.tanh(a), lambda: (1.0 - np.tanh(a) ** 2) * ta),
+               "absolute": (lambda: np.abs(a), lambda: np.sign(a) * ta)}
+        if name in one and len(inputs) == 1:
+            value, tangent = one[name]
+            return _dual(value(), tangent())
+        raise TypeError(f"DualArray does not support the ufunc {name}")
+
+    def __array_function__(self, func, types, args, kwargs):
+        name = func.__name__
+        if name in ("broadcast_to", "expand_dims", "swapaxes", "squeeze", "reshape", "transpose"):
+            x, rest = args[0], args[1:]
+            return DualArray(func(x.value, *rest, **kwargs), func(x.tangent, *rest, **kwargs))
+        if name == "where":
+            cond, x, y = args
+            (xv, xt), (yv, yt) = _parts(x), _parts(y)
+            zx = np.zeros(np.shape(xv)) if xt is None else xt
+            zy = np.zeros(np.shape(yv)) if yt is None else yt
+            return DualArray(np.where(cond, xv, yv), np.where(cond, zx, zy))
+        if name == "zeros_like":
+            return np.zeros(args[0].shape)
+        if name == "copy":
+            return args[0].copy()
+        if name == "sum":
+            return args[0].sum(*args[1:], **kwargs)
+        raise TypeError(f"DualArray does not support numpy.{name}")
+
+
+def tensor_hvp(func, inputs, v):
+    """Value, gradient and Hessian-vector product of ``func(*Tensors)``, a one-element Tensor.
+
+    ``inputs`` and ``v``: sequences of float64 arrays of matching shapes. Each input becomes a
+    Tensor whose data is ``DualArray(input, v_i)``; one forward and one backward pass of the
+    Tensor engine then carry tangents, and each input's adjoint is ``DualArray(gradient, (H v)_i)``
+    (eq-backpropagation-hvp). As ``torch.autograd.functional.hvp(func, inputs, v)``; exact up to
+    rounding, about three times the array arithmetic of one gradient. Returns (value: float,
+    gradients: list of arrays, H v: list of arrays), the arrays of the shapes of ``inputs``.
+    """
+    inputs, v = list(inputs), list(v)
+    if len(inputs) != len(v):
+        raise ValueError(f"inputs and v must have the same length, "
+                         f"got {len(inputs)} and {len(v)}")
+    for x, d in zip(inputs, v):
+        if np.shape(x) != np.shape(d):
+            raise ValueError(f"each v must have its input's shape, "
+                             f"got {np.shape(d)} for {np.shape(x)}")
+    leaves = [Tensor(DualArray(x, d)) for x, d in zip(inputs, v)]
+    out = func(*leaves)
+    if not isinstance(out, Tensor) or out.size != 1:
+        raise ValueError("func must return a one-element Tensor")
+    out.backward()
+    grads = [DualArray(np.zeros(np.shape(x))) if leaf.grad is None else _dual(*_parts(leaf.grad))
+             for x, leaf in zip(inputs, leaves)]                # an unused input: zeros
+    value = float(out.data.value.reshape(-1)[0])
+    return value, [g.value for g in grads], [g.tangent for g in grads]
