@@ -25,7 +25,8 @@ def main(rows_function=benchmarks.conv_benchmark_rows, description=__doc__):
     print()
     print(benchmarks.rows_to_markdown(rows, spread=True))
     print()
-    print("ms: median (min-max) of the repeats; ratio: of the medians, and of the minima")
+    clock = {"cpu": "CPU time of the process (one thread)", "wall": "wall time"}[rows[0]["clock"]] if rows else "-"
+    print(f"ms: median (min-max) of the repeats, {clock}; ratio: of the medians, and of the minima")
     load = os.getloadavg()
     print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (other processes share the machine; "
           f"compare only within one run)")

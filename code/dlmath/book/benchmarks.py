@@ -14,6 +14,10 @@ NumPy's BLAS and PyTorch run with the same number of threads, ``threads`` (1 by 
 machine several threads per library spin against each other and the timings scatter; None keeps BLAS's
 count and gives it to torch). With one thread the calls of the two libraries alternate, so that a change
 in the machine's load falls on both; with more, each library runs its calls in a block after a pause.
+The clock: with one thread, the CPU time of this process (``time.process_time``), which the other
+processes of a shared machine do not inflate by taking the core away (they still slow it down through the
+caches); with more threads, wall time (``time.perf_counter``: CPU time would add up the threads). Each row
+says which, under "clock".
 Other processes may share the machine: ``machine_summary`` prints the load average; compare only within one
 run. Without PyTorch the torch columns read "not installed". Benchmarks are not tests: nothing here
 asserts a time.
@@ -95,55 +99,61 @@ def machine_summary():
             + f"; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
-def _times_ms(fn, repeats, min_seconds=0.05, max_repeats=200):
-    """Milliseconds of calls of fn after one warm-up call: ``repeats`` calls, more for a fast fn (until
-    min_seconds have passed, at most max_repeats), so that the median of a sub-millisecond op is not one
-    unlucky time slice of a shared machine."""
+def _clock():
+    """(clock, name): time.process_time ("cpu") when BLAS runs one thread, else time.perf_counter ("wall")."""
+    return (time.process_time, "cpu") if _blas()[0] == 1 else (time.perf_counter, "wall")
+
+
+def _times_ms(fn, repeats, min_seconds=0.05, max_repeats=200, clock=time.perf_counter):
+    """Milliseconds (by ``clock``) of calls of fn after one warm-up call: ``repeats`` calls, more for a fast
+    fn (until min_seconds of wall time have passed, at most max_repeats), so that the median of a
+    sub-millisecond op is not one unlucky time slice of a shared machine."""
     fn()
     out = []
     start = time.perf_counter()
     while len(out) < repeats or (time.perf_counter() - start < min_seconds and len(out) < max_repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        out.append(1e3 * (time.perf_counter() - t0))
+        out.append(1e3 * (clock() - t0))
     return out
 
 
-def _times_ms_alternating(ours, theirs, repeats, min_seconds=0.1, max_repeats=200):
-    """Milliseconds of calls of ours and theirs, alternated (ours, theirs, ours, ...) after a warm-up call of
-    each: at least ``repeats`` pairs, more for fast calls (as in _times_ms)."""
+def _times_ms_alternating(ours, theirs, repeats, min_seconds=0.1, max_repeats=200, clock=time.perf_counter):
+    """Milliseconds (by ``clock``) of calls of ours and theirs, alternated (ours, theirs, ours, ...) after a
+    warm-up call of each: at least ``repeats`` pairs, more for fast calls (as in _times_ms)."""
     ours()
     theirs()
     a, b = [], []
     start = time.perf_counter()
     while len(a) < repeats or (time.perf_counter() - start < min_seconds and len(a) < max_repeats):
         for fn, out in ((ours, a), (theirs, b)):
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            out.append(1e3 * (time.perf_counter() - t0))
+            out.append(1e3 * (clock() - t0))
     return a, b
 
 
-def gemm_gflops(m, k, n, dtype, repeats=5):
-    """GFLOP/s of np.matmul of (m, k) @ (k, n) in dtype (2 m k n flops), the median of repeats."""
+def gemm_gflops(m, k, n, dtype, repeats=5, clock=time.perf_counter):
+    """GFLOP/s of np.matmul of (m, k) @ (k, n) in dtype (2 m k n flops), the median of repeats timed by clock."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
-    return 2.0 * m * k * n / (statistics.median(_times_ms(lambda: a @ b, repeats)) * 1e-3) / 1e9
+    return 2.0 * m * k * n / (statistics.median(_times_ms(lambda: a @ b, repeats, clock=clock)) * 1e-3) / 1e9
 
 
 def _row(layer, dtype, ours, theirs, repeats, flops=None, gemm_shape=None):
     """Time ours() and theirs() (None: torch missing) and build one row."""
+    clock, clock_name = _clock()
     if theirs is None:
-        t_ours, t_torch = _times_ms(ours, repeats), None
-    elif _blas()[0] == 1:  # one thread each: alternate the calls, so that both see the same load
-        t_ours, t_torch = _times_ms_alternating(ours, theirs, repeats)
+        t_ours, t_torch = _times_ms(ours, repeats, clock=clock), None
+    elif clock_name == "cpu":  # one thread each: alternate the calls, so that both see the same load
+        t_ours, t_torch = _times_ms_alternating(ours, theirs, repeats, clock=clock)
     else:  # idle BLAS/OpenMP threads spin a while after a call and steal cores: one library at a time
         time.sleep(0.2)
-        t_ours = _times_ms(ours, repeats)
+        t_ours = _times_ms(ours, repeats, clock=clock)
         time.sleep(0.2)
-        t_torch = _times_ms(theirs, repeats)
-    gemm = gemm_gflops(*gemm_shape, dtype, repeats) if gemm_shape is not None else None
+        t_torch = _times_ms(theirs, repeats, clock=clock)
+    gemm = gemm_gflops(*gemm_shape, dtype, repeats, clock=clock) if gemm_shape is not None else None
     med = statistics.median(t_ours)
     med_t = statistics.median(t_torch) if t_torch is not None else None
 
@@ -157,7 +167,7 @@ def _row(layer, dtype, ours, theirs, repeats, flops=None, gemm_shape=None):
             "ratio_of_minima": min(t_ours) / min(t_torch) if t_torch else None,
             "gflop": flops / 1e9 if flops else None, "gemm_gflops": gemm,
             "dlmath_gemm_fraction": frac(med), "torch_gemm_fraction": frac(med_t) if med_t else None,
-            "repeats": (len(t_ours), len(t_torch) if t_torch else 0)}
+            "repeats": (len(t_ours), len(t_torch) if t_torch else 0), "clock": clock_name}
 
 
 def _check_args(size, dtypes, repeats):
