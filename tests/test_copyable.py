@@ -150,6 +150,8 @@ USES = {
         assert c.data == 8.0 and a.grad == 4.0 and b.grad == 2.0
         d = scalar.Dual(2.0, 1.0) * scalar.Dual(3.0)  # 3x at x = 2 with tangent dx = 1: value 6, derivative 3
         assert d.value == 6.0 and d.tangent == 3.0
+        g, hv = scalar.hessian_vector_product(lambda z: z[0] * z[0] * z[1], [2.0, 3.0], [1.0, 0.0])
+        assert g == [12.0, 4.0] and hv == [6.0, 4.0]  # f = x^2 y: grad (2xy, x^2), H e_1 = (2y, 2x)
     """,
     "autograd/tensor.py": """
         import numpy as np
@@ -159,6 +161,12 @@ USES = {
         y.backward()
         assert float(y.data) == 30.0 and x.grad.tolist() == [[2.0, 4.0], [6.0, 8.0]]
         assert tensor.unbroadcast(np.ones((3, 2)), (2,)).tolist() == [3.0, 3.0]
+        w = tensor.Tensor(np.array([2.0]))
+        h = tensor.checkpoint_sequential([lambda h: h * w, lambda h: h * w], 2, tensor.Tensor(np.array([3.0])))
+        h.backward(np.ones(1))  # h = 3 w^2: dh/dw = 6 w = 12
+        assert h.data.tolist() == [12.0] and w.grad.tolist() == [12.0]
+        value, grad, hv = tensor.tensor_hvp(lambda t: (t * t * t).sum(), [np.array([2.0])], [np.array([1.0])])
+        assert value == 8.0 and grad[0].tolist() == [12.0] and hv[0].tolist() == [12.0]  # 3x^2, 6x at x = 2
     """,
 }
 
