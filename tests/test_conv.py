@@ -461,3 +461,19 @@ def test_benchmark_rows_and_table_without_torch(monkeypatch):
     assert len(table) == 2 + len(rows) and table[2].count("not installed") == 4 and table[4].endswith("| - | not installed |")
     with pytest.raises(ValueError):
         benchmarks.conv_benchmark_rows("huge")
+
+
+def test_benchmark_clock_is_cpu_time_with_one_thread_else_wall_time(monkeypatch):
+    """One thread: the process's CPU time (other processes do not inflate it); more threads: wall time."""
+    import time
+
+    from dlmath.book import benchmarks
+    monkeypatch.setattr(benchmarks, "_blas", lambda: (1, "BLAS"))
+    fine = time.get_clock_info("process_time").resolution <= 1e-6
+    assert benchmarks._clock() == ((time.process_time, "cpu") if fine else (time.perf_counter, "wall"))
+    monkeypatch.setattr(benchmarks, "_blas", lambda: (2, "BLAS"))
+    assert benchmarks._clock() == (time.perf_counter, "wall")
+    busy = benchmarks._times_ms(lambda: sum(range(20000)), 3, min_seconds=0.0, clock=time.process_time)
+    asleep = benchmarks._times_ms(lambda: time.sleep(0.02), 3, min_seconds=0.0, clock=time.process_time)
+    if fine:  # sleeping costs no CPU time: the CPU clock does not count what the process did not compute
+        assert min(busy) > 0 and max(asleep) < 10

@@ -100,8 +100,11 @@ def machine_summary():
 
 
 def _clock():
-    """(clock, name): time.process_time ("cpu") when BLAS runs one thread, else time.perf_counter ("wall")."""
-    return (time.process_time, "cpu") if _blas()[0] == 1 else (time.perf_counter, "wall")
+    """(clock, name): time.process_time ("cpu") when BLAS runs one thread and that clock resolves a
+    microsecond, else time.perf_counter ("wall")."""
+    if _blas()[0] == 1 and time.get_clock_info("process_time").resolution <= 1e-6:
+        return time.process_time, "cpu"
+    return time.perf_counter, "wall"
 
 
 def _times_ms(fn, repeats, min_seconds=0.05, max_repeats=200, clock=time.perf_counter):
