@@ -330,3 +330,10 @@ def test_cases_conditions_join_relations_with_or_and_and():
         S.verify("eq-test-cases-bad", tex=r"\begin{cases} 1 & \text{if } a > 0 \text{ or } b > 0, \\ 0 & "
                                           r"\text{otherwise} \end{cases} = \begin{cases} 1 & \text{if } a > 0 "
                                           r"\text{ and } b > 0, \\ 0 & \text{otherwise} \end{cases}")
+
+
+def test_a_parenthesised_condition_after_quad_is_set_aside_and_reported():
+    statements, set_aside = T.split_display(r"a_{l-1} = 2 a_l \quad (l \ge 2).", {})
+    assert [st.sides for st in statements] == [["a_{l-1}", "2 a_l"]] and set_aside == [r"(l \ge 2)"]
+    statements, _ = T.split_display(r"y = (x + 1) \quad (x > 0), \qquad z = 2y", {})
+    assert [st.sides for st in statements] == [["y", "(x + 1)"], ["z", "2y"]]

@@ -342,6 +342,11 @@ def split_display(tex: str, macros: dict):
     for chunk in chunks:
         for piece in re.split(r"\\qquad(?![A-Za-z])", chunk):
             piece = piece.strip().rstrip(".,;").strip()
+            # a parenthesised condition after \quad, "... \quad (l \ge 2)", qualifies the statement before it
+            cond = re.search(r"\\quad(?![A-Za-z])\s*(\([^()]*\))\s*$", piece)
+            if cond:
+                set_aside.append(cond.group(1))
+                piece = piece[:cond.start()].strip().rstrip(".,;").strip()
             if not piece:
                 continue
             if _QUALIFIER_RE.search(piece) and not re.search(r"=|\\le|\\ge|<|>", re.sub(r"\\text\{[^}]*\}", "", piece)):
