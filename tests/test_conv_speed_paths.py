@@ -142,3 +142,18 @@ def test_every_path_gives_the_same_gradient(rng, monkeypatch):
         results.append(conv2d_backward(dy, cache)[0])
     for r in results[1:]:
         np.testing.assert_allclose(r, results[0], rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("c_in,c_out", [(3, 5), (6, 4)])  # the flat path, then the correlation path
+def test_an_infinite_weight_gives_the_gradient_torch_gives(rng, c_in, c_out):
+    """The shortcuts multiply weights by structural zeros; with an infinite weight they would turn those
+    zeros into NaN, so the backward takes the strided path and agrees with torch (NaN where torch has NaN)."""
+    torch = pytest.importorskip("torch")
+    x, w = rng.standard_normal((2, c_in, 5, 5)), rng.standard_normal((c_out, c_in, 3, 3))
+    w[0, 0, 1, 1] = np.inf
+    out, cache = conv2d_forward(x, w, padding=1)
+    dy = rng.standard_normal(out.shape)
+    tx, tw = (torch.tensor(a, requires_grad=True) for a in (x, w))
+    torch.nn.functional.conv2d(tx, tw, padding=1).backward(torch.tensor(dy))
+    np.testing.assert_array_equal(np.isnan(conv2d_backward(dy, cache)[0]), np.isnan(tx.grad.numpy()))
+    assert np.isfinite(tx.grad.numpy()[:, 1:]).all()  # channels the infinite weight does not touch

@@ -31,6 +31,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
+import mpmath
 import numpy as np
 import sympy as sp
 
@@ -348,6 +349,18 @@ def _scalar(e):
     return e[0, 0] if isinstance(e, sp.MatrixBase) and e.shape == (1, 1) else e
 
 
+def _mpmath_function(syms, expr):
+    """``expr`` as a function of ``syms`` evaluated by mpmath (lambdify), or None when it has no such form
+    (indexed entries, unevaluated sums with symbolic bounds, undefined functions)."""
+    if any(not isinstance(x, sp.Symbol) for x in syms) or expr.atoms(sp.Indexed, sp.Sum, sp.Product, sp.Integral,
+                                                                     sp.core.function.AppliedUndef):
+        return None
+    try:
+        return sp.lambdify(syms, expr, modules="mpmath")
+    except Exception:  # noqa: BLE001  (lambdify raises many kinds)
+        return None
+
+
 def _inequality(a, op, b, samples=200) -> tuple[bool, str]:
     a, b = _scalar(a), _scalar(b)
     try:  # sums with closed forms (a convergent series is a finite number, a divergent one oo)
@@ -368,13 +381,22 @@ def _inequality(a, op, b, samples=200) -> tuple[bool, str]:
         return False, "SymPy finds it false"
     rng = np.random.default_rng(1)
     syms = _free(diff)
+    fast = _mpmath_function(syms, diff)
     good = 0
     for _ in range(samples):
         subs = {s: _sample_value(s, rng) for s in syms}
-        try:
-            v = complex(sp.N(diff.xreplace({k: sp.Float(x) if isinstance(x, float) else x for k, x in subs.items()}).doit(), 30))
-        except (TypeError, ValueError, ZeroDivisionError):
-            continue
+        v = None
+        if fast is not None:  # the same 30 digits as sp.N, without SymPy's evaluation per point
+            try:
+                with mpmath.workdps(30):
+                    v = complex(fast(*[mpmath.mpc(x) if isinstance(x, complex) else mpmath.mpf(x) for x in subs.values()]))
+            except Exception:  # noqa: BLE001  (what lambdify cannot evaluate goes the slow way, from here on)
+                fast, v = None, None
+        if v is None:
+            try:
+                v = complex(sp.N(diff.xreplace({k: sp.Float(x) if isinstance(x, float) else x for k, x in subs.items()}).doit(), 30))
+            except (TypeError, ValueError, ZeroDivisionError):
+                continue
         if not np.isfinite(v) or abs(v.imag) > 1e-12 * (1 + abs(v.real)):
             continue
         tol = 1e-12 * (1 + abs(v.real))

@@ -361,9 +361,12 @@ def conv2d_backward(grad_out, cache):
     dy = grad_out.reshape(n, g, c_out // g, ho * wo)  # (N, G, C_out/G, Ho Wo): dY_g, image by image
     grad_weight = _weight_gradient(cols, dy).reshape(weight.shape)  # dY_g cols_g^T
     padded = (h + sum(pads[0]), w + sum(pads[1]))
-    if _correlation_input_gradient_fits(stride, pads, (kh, kw), dilation, (ho, wo), weight.shape, g):
+    # the two shortcuts multiply weights by structural zeros (padding of dY, wasted grid cells): with an
+    # infinite or NaN weight, 0 * inf would put NaN where autograd has none, so they need finite weights
+    finite = bool(np.isfinite(weight).all())
+    if finite and _correlation_input_gradient_fits(stride, pads, (kh, kw), dilation, (ho, wo), weight.shape, g):
         grad_x = _input_gradient_correlation(weight, dy, x_shape, pads, dilation)  # dY correlated with flipped W
-    elif _flat_input_gradient_fits(stride, padded, (ho, wo), weight.dtype):  # col2im(W_g^T dY_g), implicit
+    elif finite and _flat_input_gradient_fits(stride, padded, (ho, wo), weight.dtype):  # col2im, implicit
         grad_x = _input_gradient_flat(weight, dy, x_shape, pads, dilation)
     else:  # col2im(W_g^T dY_g) by strided adds
         grad_x = _input_gradient(weight, dy, x_shape, stride, pads, dilation)
