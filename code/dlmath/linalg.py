@@ -105,11 +105,11 @@ def matmul_shape(shape_a, shape_b):
 
 # ------------------------------------------------------------------------------------ conditioning
 def condition_number(A):
-    """The 2-norm condition number ``sigma_max / sigma_min`` of ``A``.
+    """The 2-norm condition number ``s_max / s_min`` of ``A``.
 
     Implements eq-linear-algebra-condition-number. ``A`` has shape ``(m, n)`` or
-    ``(..., m, n)`` (one value per matrix); ``sigma_min`` is the smallest of the
-    ``min(m, n)`` singular values. Returns ``inf`` where ``sigma_min`` is 0. Same as
+    ``(..., m, n)`` (one value per matrix); ``s_min`` is the smallest of the
+    ``min(m, n)`` singular values. Returns ``inf`` where ``s_min`` is 0. Same as
     ``np.linalg.cond(A)`` and ``torch.linalg.cond(A)``.
     """
     A = _check_matrix(A, allow_stack=True)
@@ -120,13 +120,13 @@ def condition_number(A):
 
 
 def spectral_norm(A, rng, n_iter=500, tol=1e-14):
-    """The spectral norm ``||A||_2 = sigma_max`` by power iteration on ``A^T A``.
+    """The spectral norm ``||A||_2 = s_max`` by power iteration on ``A^T A``.
 
     Implements eq-linear-algebra-spectral-norm. ``A`` has shape ``(m, n)``. Starts from a
     random unit vector drawn from ``rng``; stops when the estimate changes by less than
     ``tol`` (relative) or after ``n_iter`` iterations. After k steps the angle between ``v``
-    and ``v_1`` decays like ``(sigma_2 / sigma_1)^(2k)`` and the relative error of the
-    estimate like its square, ``(sigma_2 / sigma_1)^(4k)``. Compare ``np.linalg.norm(A, 2)``.
+    and ``v_1`` decays like ``(s_2 / s_1)^(2k)`` and the relative error of the
+    estimate like its square, ``(s_2 / s_1)^(4k)``. Compare ``np.linalg.norm(A, 2)``.
     """
     A = _check_matrix(A)
     rng = _check_generator(rng)
@@ -135,11 +135,11 @@ def spectral_norm(A, rng, n_iter=500, tol=1e-14):
         raise ValueError(f"tol must be a non-negative number, got {tol!r}")
     v = rng.standard_normal(A.shape[1])  # (n,)
     v /= np.linalg.norm(v)
-    sigma = 0.0
+    s_est = 0.0
     for _ in range(n_iter):
         u = A @ v  # (m,)
-        new_sigma = np.linalg.norm(u)
-        if new_sigma == 0.0:  # A = 0, or v fell in the null space of A: draw again
+        new_s = np.linalg.norm(u)
+        if new_s == 0.0:  # A = 0, or v fell in the null space of A: draw again
             if not np.any(A):
                 return 0.0
             v = rng.standard_normal(A.shape[1])
@@ -147,9 +147,9 @@ def spectral_norm(A, rng, n_iter=500, tol=1e-14):
             continue
         w = A.T @ u  # (n,) = A^T A v
         v = w / np.linalg.norm(w)
-        if abs(new_sigma - sigma) <= tol * new_sigma:
-            return float(new_sigma)
-        sigma = new_sigma
+        if abs(new_s - s_est) <= tol * new_s:
+            return float(new_s)
+        s_est = new_s
     return float(np.linalg.norm(A @ v))
 
 
@@ -177,12 +177,12 @@ def matrix_with_singular_values(s, rng, m=None):
 
 # ------------------------------------------------------------------------- pseudo-inverse and PCA
 def pinv(A, *, rtol=None):
-    """The Moore-Penrose pseudo-inverse ``V diag(1 / sigma) U^T`` from the thin SVD of ``A``.
+    """The Moore-Penrose pseudo-inverse ``V diag(1 / s) U^T`` from the thin SVD of ``A``.
 
     Implements eq-linear-algebra-pinv: ``A`` has shape ``(m, n)``; the result has shape ``(n, m)``.
-    Singular values at most ``rtol * sigma_max`` count as zero and are not inverted (default
+    Singular values at most ``rtol * s_max`` count as zero and are not inverted (default
     ``rtol = max(m, n) * 2**-52``, NumPy's and PyTorch's choice). For full column rank it equals
-    ``(A^T A)^{-1} A^T`` (eq-linear-algebra-pinv-normal), and ``pinv(A) @ b`` is the least-squares
+    ``(A^T A)^{-1} A^T`` (the normal equations), and ``pinv(A) @ b`` is the least-squares
     solution of smallest norm. Same as ``np.linalg.pinv`` and ``torch.linalg.pinv(A, rtol=...)``.
     """
     A = _check_matrix(A)
@@ -193,7 +193,7 @@ def pinv(A, *, rtol=None):
     U, s, Vt = np.linalg.svd(A, full_matrices=False)  # thin: (m, r), (r,), (r, n) with r = min(m, n)
     keep = s > rtol * s[0]
     s_inv = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
-    return (Vt.T * s_inv) @ U.T  # V diag(1/sigma) U^T, (n, m)
+    return (Vt.T * s_inv) @ U.T  # V diag(1/s) U^T, (n, m)
 
 
 def pca(x, k):
@@ -201,7 +201,7 @@ def pca(x, k):
 
     Returns ``(components, explained_variance, mean)``: ``components`` (k, d) holds the top ``k``
     right singular vectors of the centred data (orthonormal rows), ``explained_variance`` (k,) the
-    variances of the data along them, ``sigma_i^2 / (N - 1)`` (eq-linear-algebra-pca-variance with
+    variances of the data along them, ``s_i^2 / (N - 1)`` (eq-linear-algebra-pca-variance with
     the unbiased normalization of scikit-learn), and ``mean`` (d,) the mean row. Each component's
     sign is fixed so that its entry of largest absolute value is positive. Projections are
     ``(x - mean) @ components.T``; the best rank-k reconstruction (Eckart-Young,

@@ -57,7 +57,7 @@ def _check_grad(grad_out, like):
 
 # ---------------------------------------------------------------------------------------------- sigmoid
 def sigmoid_forward(x):
-    """sigma(x) = 1 / (1 + exp(-x)) (eq-activations-sigmoid), without overflow for any x."""
+    """sigmoid(x) = 1 / (1 + exp(-x)) (eq-activations-sigmoid), without overflow for any x."""
     x = _check(x)
     e = np.exp(-np.abs(x))  # in (0, 1]: never overflows
     out = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
@@ -65,7 +65,7 @@ def sigmoid_forward(x):
 
 
 def sigmoid_backward(grad_out, cache):
-    """sigma'(x) = sigma(x) (1 - sigma(x)) (eq-activations-sigmoid-derivative)."""
+    """sigmoid'(x) = sigmoid(x) (1 - sigmoid(x)) (eq-activations-sigmoid-derivative)."""
     (out,) = cache
     grad_out = _check_grad(grad_out, out)
     return grad_out * out * (1.0 - out)
@@ -129,7 +129,7 @@ def softplus_forward(x, *, beta=1.0, threshold=20.0):
 
 
 def softplus_backward(grad_out, cache):
-    """softplus'(x) = sigma(beta x) (eq-activations-softplus-derivative); 1 where beta x > threshold."""
+    """softplus'(x) = sigmoid(beta x) (eq-activations-softplus-derivative); 1 where beta x > threshold."""
     x, beta, threshold = cache
     grad_out = _check_grad(grad_out, x)
     s, _ = sigmoid_forward(beta * x)
@@ -176,14 +176,14 @@ def gelu_backward(grad_out, cache):
 
 # --------------------------------------------------------------------------------------------- SiLU, ELU
 def silu_forward(x):
-    """silu(x) = x sigma(x) (eq-activations-silu), the Swish of Ramachandran et al. (2017) with beta = 1."""
+    """silu(x) = x sigmoid(x) (eq-activations-silu), the Swish of Ramachandran et al. (2017) with beta = 1."""
     x = _check(x)
     s, _ = sigmoid_forward(x)
     return x * s, (x, s)
 
 
 def silu_backward(grad_out, cache):
-    """silu'(x) = sigma(x) (1 + x (1 - sigma(x))) (eq-activations-silu)."""
+    """silu'(x) = sigmoid(x) (1 + x (1 - sigmoid(x))) (eq-activations-silu)."""
     x, s = cache
     grad_out = _check_grad(grad_out, x)
     return grad_out * (s * (1.0 + x * (1.0 - s)))

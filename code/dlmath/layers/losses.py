@@ -164,14 +164,14 @@ def _sigmoid(x):
 def binary_cross_entropy_with_logits_forward(x, target, *, weight=None, reduction="mean", pos_weight=None):
     """Binary cross-entropy of logits x and targets y in [0, 1], any shape (eq-losses-bce-logits).
 
-    loss_i = max(x_i, 0) - x_i y_i + log(1 + exp(-|x_i|)) = -[y log sigma(x) + (1 - y) log(1 - sigma(x))],
-    without forming sigma(x). pos_weight multiplies the y log sigma(x) term, weight the whole loss
+    loss_i = max(x_i, 0) - x_i y_i + log(1 + exp(-|x_i|)) = -[y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))],
+    without forming sigmoid(x). pos_weight multiplies the y log sigmoid(x) term, weight the whole loss
     (both broadcast to x's shape), as torch.nn.functional.binary_cross_entropy_with_logits.
     """
     x, target, weight, pos_weight = _check(x, target, reduction, weight=weight, pos_weight=pos_weight)
     log1p_term = np.log1p(np.exp(-np.abs(x)))  # log(1 + e^-|x|), e^-|x| in (0, 1]
     losses = np.maximum(x, 0.0) - x * target + log1p_term
-    if pos_weight is not None:  # (pos_weight - 1) y (-log sigma(x)), -log sigma(x) = max(-x, 0) + log1p_term
+    if pos_weight is not None:  # (pos_weight - 1) y (-log sigmoid(x)), -log sigmoid(x) = max(-x, 0) + log1p_term
         losses = losses + (pos_weight - 1.0) * target * (np.maximum(-x, 0.0) + log1p_term)
     if weight is not None:
         losses = weight * losses
@@ -179,7 +179,7 @@ def binary_cross_entropy_with_logits_forward(x, target, *, weight=None, reductio
 
 
 def binary_cross_entropy_with_logits_backward(grad_out, cache):
-    """sigma(x_i) - y_i (eq-losses-bce-grad), with the weights, / n for "mean"; times grad_out."""
+    """sigmoid(x_i) - y_i (eq-losses-bce-grad), with the weights, / n for "mean"; times grad_out."""
     x, target, weight, pos_weight, reduction = cache
     grad_out = _check_grad(grad_out, reduction, x)
     grad = _sigmoid(x) - target

@@ -10,8 +10,8 @@ the gradients are ``grad_W = (P - Y)^T X / N`` and ``grad_b = (P - Y)^T 1 / N``
 semidefinite, so the loss is convex (eq-losses-softmax-regression-curvature).
 
 Logistic regression is the binary case with one logit ``z = X w + b`` and labels in {0, 1}: the loss is
-``binary_cross_entropy_with_logits``, the gradient ``X^T (sigma(z) - y) / N`` and the Hessian
-``X~^T diag(sigma(z) (1 - sigma(z))) X~ / N``. ``fit_*`` run full-batch gradient descent with an
+``binary_cross_entropy_with_logits``, the gradient ``X^T (sigmoid(z) - y) / N`` and the Hessian
+``X~^T diag(sigmoid(z) (1 - sigmoid(z))) X~ / N``. ``fit_*`` run full-batch gradient descent with an
 optional L2 penalty ``weight_decay / 2 * ||W||^2`` on the weights (not the bias). Only NumPy is needed.
 """
 from __future__ import annotations
@@ -163,14 +163,14 @@ def logistic_regression_loss(X, y, w, b=0.0, *, weight_decay=0.0):
 
 
 def logistic_regression_grad(X, y, w, b=0.0, *, weight_decay=0.0):
-    """(grad_w, grad_b) = (X^T (sigma(z) - y) / N + weight_decay w, mean(sigma(z) - y)), z = X w + b."""
+    """(grad_w, grad_b) = (X^T (sigmoid(z) - y) / N + weight_decay w, mean(sigmoid(z) - y)), z = X w + b."""
     X, w, b, y = _check_logistic(X, w, b, y)
     r = (_sigmoid(X @ w + b) - y) / X.shape[0]  # (N,)
     return X.T @ r + weight_decay * w, r.sum()
 
 
 def logistic_regression_hessian(X, w, b=0.0):
-    """Hessian in (w, b): X~^T diag(s (1 - s)) X~ / N, s = sigma(X w + b), shape (d + 1, d + 1)."""
+    """Hessian in (w, b): X~^T diag(s (1 - s)) X~ / N, s = sigmoid(X w + b), shape (d + 1, d + 1)."""
     X, w, b, _ = _check_logistic(X, w, b)
     s = _sigmoid(X @ w + b)
     Xa = _augment(X)
