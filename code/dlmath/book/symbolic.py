@@ -368,8 +368,8 @@ def _inequality(a, op, b, samples=200) -> tuple[bool, str]:
     except (TypeError, ValueError, NotImplementedError, AttributeError):
         pass
     diff = sp.sympify(a) - sp.sympify(b)
-    for d in (diff, sp.simplify(diff), sp.factor(diff)):
-        if getattr(d, _SIGN[op]) is True:
+    for make in (lambda: diff, lambda: sp.simplify(diff), lambda: sp.factor(diff)):  # the cheap one first
+        if getattr(make(), _SIGN[op]) is True:
             return True, "symbolic"
     try:
         rel = sp.simplify(_OPS[op](a, b))
