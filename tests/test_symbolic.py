@@ -337,3 +337,15 @@ def test_a_parenthesised_condition_after_quad_is_set_aside_and_reported():
     assert [st.sides for st in statements] == [["a_{l-1}", "2 a_l"]] and set_aside == [r"(l \ge 2)"]
     statements, _ = T.split_display(r"y = (x + 1) \quad (x > 0), \qquad z = 2y", {})
     assert [st.sides for st in statements] == [["y", "(x + 1)"], ["z", "2y"]]
+
+
+def test_a_power_of_a_declared_matrix_is_the_matrix_power():
+    """``\\mat{S}^2`` is S S (the parser alone reads it as a scalar's power, and refused it): a transposed
+    or commuted mutant fails."""
+    Sm, Vm = sp.Matrix([[2, 1], [0, 3]]), sp.Matrix([[0, 1], [1, 0]])
+    S.notation(symbols={r"\mat{S}": Sm, r"\mat{V}": Vm})
+    S.verify("eq-test-matpow", tex=r"\mat{V}\mat{S}^2\mat{V}^\T = \mat{V}\mat{S}\mat{S}\mat{V}^\T")
+    S.verify("eq-test-matpow3", tex=r"\mat{S}^{3} = \mat{S}\mat{S}\mat{S}")
+    for k, bad in enumerate((r"\mat{S}^2 = \mat{S}\mat{S}^\T", r"\mat{V}\mat{S}^2 = \mat{S}^2\mat{V}")):
+        with pytest.raises(S.FormulaCheckError, match=f"eq-test-matpow-bad{k}"):
+            S.verify(f"eq-test-matpow-bad{k}", tex=bad)

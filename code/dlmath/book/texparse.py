@@ -801,6 +801,8 @@ def parse_side(tex: str, notation: Notation, macros: dict, _depth: int = 0):
     for s in getattr(expr, "free_symbols", set()):
         if isinstance(s, sp.MatrixSymbol) and str(s.name) in matrices and matrices[str(s.name)] is not s:
             repl[s] = matrices[str(s.name)]
+        elif isinstance(s, sp.Symbol) and s.name in matrices and isinstance(matrices[s.name], sp.MatrixBase):
+            repl[s] = matrices[s.name]  # the parser reads a power \mathbf{S}^2 of a matrix as a scalar's power
         elif isinstance(s, sp.MatrixSymbol) and str(s.name) in scalars_as_matrices:
             name = str(s.name)
             value = placeholders.get(name, names.get(name, sp.Symbol(name, real=True)))
