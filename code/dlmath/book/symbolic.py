@@ -250,6 +250,21 @@ def _numeric_zero(e, points=12, seed=0, rtol=1e-9) -> tuple[bool, int]:
     return False, good
 
 
+def _clearly_nonzero(e, points=2, seed=1, rtol=1e-6) -> bool:
+    """Is ``e`` far from 0 (relative to its terms, at 30 digits) at one of a few random points that respect
+    its symbols' assumptions? Then it is not identically zero. False when it cannot be evaluated."""
+    rng = np.random.default_rng(seed)
+    for _ in range(points):
+        try:
+            val, subs = _point(e, rng)
+            val = complex(sp.N(val, 30))
+        except (TypeError, ValueError, ZeroDivisionError, AttributeError):
+            return False
+        if np.isfinite(val) and abs(val) > rtol * (1 + _scale(e, subs)):
+            return True
+    return False
+
+
 def _scale(e, subs):
     """A magnitude for relative tolerances: the largest term of ``e`` at the point."""
     try:
@@ -275,6 +290,8 @@ def is_zero(expr, simplifier=None) -> bool:
     e = sp.sympify(expr).doit()
     if e == 0:
         return True
+    if _clearly_nonzero(e):  # a point where it is not 0 settles it, before any costly simplification
+        return False
     s = (simplifier or sp.simplify)(e)
     if s == 0 or sp.expand(s) == 0:
         return True

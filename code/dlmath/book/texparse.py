@@ -408,7 +408,29 @@ def _l2s(tex: str, variable_values=None):
     return latex2sympy(tex, variable_values=variable_values, normalization_config=nc, conversion_config=cc)
 
 
+_SYMBOL_NAMES: dict = {}
+_MACRO_KEYS: dict = {}
+
+
 def _name_of_symbol(key: str, macros: dict) -> str:
+    """The parser's name for the notation key ``key``, memoized: every reading of a display looks up every
+    key of its notation, and one parse costs milliseconds. A key that cannot be read raises every time."""
+    held = _MACRO_KEYS.get(id(macros))
+    if held is None or held[0] is not macros:  # the dict is kept alive with its frozen items: ids never reused
+        held = _MACRO_KEYS[id(macros)] = (macros, tuple(sorted(macros.items(), key=lambda kv: kv[0])))
+    memo = (key, held[1])
+    if memo not in _SYMBOL_NAMES:
+        try:
+            _SYMBOL_NAMES[memo] = _parse_symbol_name(key, macros)
+        except TexParseError as exc:
+            _SYMBOL_NAMES[memo] = exc
+    found = _SYMBOL_NAMES[memo]
+    if isinstance(found, TexParseError):
+        raise found
+    return found
+
+
+def _parse_symbol_name(key: str, macros: dict) -> str:
     try:
         e = _l2s(normalize(key, macros))
     except Exception as exc:  # the parser raises bare Exceptions
