@@ -349,3 +349,16 @@ def test_a_power_of_a_declared_matrix_is_the_matrix_power():
     for k, bad in enumerate((r"\mat{S}^2 = \mat{S}\mat{S}^\T", r"\mat{V}\mat{S}^2 = \mat{S}^2\mat{V}")):
         with pytest.raises(S.FormulaCheckError, match=f"eq-test-matpow-bad{k}"):
             S.verify(f"eq-test-matpow-bad{k}", tex=bad)
+
+
+def test_a_chapter_simplifier_that_computes_in_a_quotient_is_respected():
+    """Dual numbers: the two sides differ by a bdot adot eps^2, which is 0 modulo eps^2 (the chapter's
+    simplifier) but not as a number: the fast numeric rejection must not overrule the simplifier."""
+    a, ad, b, bd, eps = sp.symbols("a adot b bdot epsilon", real=True)
+    mod = lambda e: sp.rem(sp.expand(e), eps**2, eps)  # noqa: E731
+    where = {"a": a, "b": b, r"\dot{a}": ad, r"\dot{b}": bd, r"\varepsilon": eps}
+    S.verify("eq-test-dual", where=where, simplifier=mod,
+             tex=r"(a + \dot{a}\varepsilon)(b + \dot{b}\varepsilon) = ab + (\dot{a}b + a\dot{b})\,\varepsilon")
+    with pytest.raises(S.FormulaCheckError, match="eq-test-dual-bad"):
+        S.verify("eq-test-dual-bad", where=where, simplifier=mod,
+                 tex=r"(a + \dot{a}\varepsilon)(b + \dot{b}\varepsilon) = ab + (\dot{a}b - a\dot{b})\,\varepsilon")

@@ -290,11 +290,15 @@ def is_zero(expr, simplifier=None) -> bool:
     e = sp.sympify(expr).doit()
     if e == 0:
         return True
-    if _clearly_nonzero(e):  # a point where it is not 0 settles it, before any costly simplification
+    # A point where the difference is far from 0 settles it before any costly simplification. A chapter's
+    # own simplifier may compute in a quotient (modulo epsilon^2, say): then only its result is evaluated.
+    if simplifier is None and _clearly_nonzero(e):
         return False
     s = (simplifier or sp.simplify)(e)
     if s == 0 or sp.expand(s) == 0:
         return True
+    if simplifier is not None and _clearly_nonzero(s):
+        return False
     forced = sp.simplify(sp.expand(sp.expand_log(sp.powsimp(s, force=True), force=True)))
     if forced == 0:
         return _numeric_zero(e)[0]
