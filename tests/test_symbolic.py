@@ -362,3 +362,18 @@ def test_a_chapter_simplifier_that_computes_in_a_quotient_is_respected():
     with pytest.raises(S.FormulaCheckError, match="eq-test-dual-bad"):
         S.verify("eq-test-dual-bad", where=where, simplifier=mod,
                  tex=r"(a + \dot{a}\varepsilon)(b + \dot{b}\varepsilon) = ab + (\dot{a}b - a\dot{b})\,\varepsilon")
+
+
+def test_an_unbound_function_in_one_branch_is_not_judged_by_the_other_branch():
+    """Random points where a branch holds an undefined function cannot be evaluated; the points of the other
+    branch alone must not pass the display (a lost factor kappa in the second branch was accepted)."""
+    r, k = sp.Symbol("r", real=True), sp.Symbol("kappa", positive=True)
+    S.notation(symbols={"r": r, r"\kappa": k})
+    clipped = sp.Piecewise((r, sp.Abs(r) <= k), (k * sp.sign(r), True))
+    cases = r"c = \begin{cases} r & \text{if } \abs{r} \le \kappa, \\ %s\sign(r) & \text{otherwise} \end{cases}"
+    with pytest.raises(S.FormulaCheckError, match="eq-test-unbound-sign: relation 1 .* does not hold"):
+        S.verify("eq-test-unbound-sign", where={"c": clipped}, tex=cases % "")
+    S.notation(functions={r"\sign": sp.sign})
+    S.verify("eq-test-bound-sign", where={"c": clipped}, tex=cases % r"\kappa")  # bound: read and checked
+    with pytest.raises(S.FormulaCheckError, match="eq-test-bound-sign-bad"):
+        S.verify("eq-test-bound-sign-bad", where={"c": clipped}, tex=cases % "")
