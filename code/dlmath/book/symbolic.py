@@ -231,10 +231,11 @@ def _point(e, rng):
 def _numeric_zero(e, points=12, seed=0, rtol=1e-9) -> tuple[bool, int]:
     """Is ``e`` zero at random points that respect its symbols' assumptions? (ok, points evaluated).
     Every entry of an indexed family gets its own value, and sizes are at least 2. An undefined function
-    (a name the chapter never bound, such as ``\\mathrm{sign}``) has no value: then no point counts, since
+    (a name the chapter never bound, such as ``\\mathrm{sign}``; not an ``implemented_function``, which
+    has a numeric implementation) has no value: then no point counts, since
     the points that could be evaluated (one branch of a cases block, say) would judge only part of it."""
-    if sp.sympify(e).atoms(sp.core.function.AppliedUndef):
-        return False, 0
+    if any(not hasattr(f.func, "_imp_") for f in sp.sympify(e).atoms(sp.core.function.AppliedUndef)):
+        return False, 0  # (an implemented_function carries its numeric value: it is evaluated)
     rng = np.random.default_rng(seed)
     good = 0
     for _ in range(points * 3):
