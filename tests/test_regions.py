@@ -50,15 +50,15 @@ def test_no_kink_is_missed_between_breakpoints(seed):
 def test_one_hidden_layer_on_the_line_has_one_kink_per_unit(seed):
     """g(x) = c + sum_j a_j relu(w_j x + b_j): the kinks are the -b_j / w_j inside the interval."""
     rng = np.random.default_rng(seed)
-    M = 12
-    params = _random_net(rng, [1, M, 1], bias_scale=1.0)
+    n_1 = 12
+    params = _random_net(rng, [1, n_1, 1], bias_scale=1.0)
     kinks = -params["b1"] / params["W1"][:, 0]
     lo, hi = -1.5, 1.5
     inside = np.sort(kinks[(kinks > lo) & (kinks < hi)])
     breaks, _, _ = RG.segment_pieces(params, [lo], [hi])
     assert np.allclose(lo + breaks[1:-1] * (hi - lo), inside, atol=1e-12)
-    wide = RG.count_pieces(params, [kinks.min() - 1], [kinks.max() + 1])   # every kink inside: M + 1 pieces
-    assert wide == M + 1
+    wide = RG.count_pieces(params, [kinks.min() - 1], [kinks.max() + 1])   # every kink inside: n_1 + 1 pieces
+    assert wide == n_1 + 1
 
 
 def test_merging_joins_pieces_with_the_same_affine_map():
@@ -97,9 +97,9 @@ def test_sawtooth_is_the_iterated_tent_map(k):
 @pytest.mark.parametrize("seed", range(3))
 def test_arrangement_regions_is_zaslavskys_count(d, seed):
     rng = np.random.default_rng(seed)
-    for M in range(0 if d > 1 else 1, 9):
-        W, b = rng.standard_normal((M, d)), rng.standard_normal(M)
-        assert RG.arrangement_regions(W, b) == sum(math.comb(M, i) for i in range(d + 1))
+    for n_1 in range(0 if d > 1 else 1, 9):
+        W, b = rng.standard_normal((n_1, d)), rng.standard_normal(n_1)
+        assert RG.arrangement_regions(W, b) == sum(math.comb(n_1, i) for i in range(d + 1))
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -113,7 +113,7 @@ def test_arrangement_regions_bounds_what_sampling_finds_in_the_plane(seed):
     g = np.linspace(-half, half, 800)
     pts = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)
     sampled = len(np.unique(pts @ W.T + b > 0, axis=0))
-    assert 2 * 5 <= sampled <= RG.arrangement_regions(W, b) == 16     # 2M unbounded regions at least
+    assert 2 * 5 <= sampled <= RG.arrangement_regions(W, b) == 16     # 2 n_1 unbounded regions at least
 
 
 def test_arrangement_regions_equals_sampling_for_a_well_spread_arrangement():
@@ -129,13 +129,13 @@ def test_arrangement_regions_equals_sampling_for_a_well_spread_arrangement():
 def test_arrangement_regions_of_hand_examples():
     assert RG.arrangement_regions([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0]) == 4            # two crossing lines
     assert RG.arrangement_regions([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], [0.0, 0.0, -1.0]) == 7
-    assert RG.arrangement_regions([[1.0, 2.0]], [3.0]) == 2                             # M < d
+    assert RG.arrangement_regions([[1.0, 2.0]], [3.0]) == 2                             # n_1 < d
 
 
 @pytest.mark.parametrize("W, b", [
     ([[1.0, 0.0], [2.0, 0.0]], [0.0, 1.0]),                      # parallel lines
     ([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], [0.0, 0.0, 0.0]),     # three lines through one point
-    ([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0]], [0.0, 1.0]),            # M < d, dependent normals
+    ([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0]], [0.0, 1.0]),            # n_1 < d, dependent normals
 ])
 def test_arrangement_regions_rejects_degenerate_arrangements(W, b):
     with pytest.raises(ValueError, match="general position"):

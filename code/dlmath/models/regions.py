@@ -13,7 +13,7 @@ linear: on the set of inputs where every unit keeps its sign it is one affine ma
   map ``tent(x) = 2 relu(x) - 4 relu(x - 1/2)`` (eq-activations-tent) ``k`` times; ``2^k`` pieces on
   ``[0, 1]`` (eq-activations-sawtooth-pieces).
 * :func:`arrangement_regions` counts the regions into which the hyperplanes ``W x + b = 0`` of one hidden
-  layer cut ``R^d``; in general position this is Zaslavsky's (1975) ``sum_{i <= d} binom(M, i)``
+  layer cut ``R^d``; in general position this is Zaslavsky's (1975) ``sum_{i <= d} binom(n_1, i)``
   (eq-activations-arrangement-regions).
 
 Imports NumPy and the standard library only.
@@ -109,36 +109,36 @@ def sawtooth_params(k):
 
 
 def arrangement_regions(weight, bias):
-    """The number of regions into which the M hyperplanes w_j . x + b_j = 0 cut R^d (weight (M, d), bias (M,)).
+    """The number of regions into which the n_1 hyperplanes w_j . x + b_j = 0 cut R^d (weight (n_1, d), bias (n_1,)).
 
     These are the activation regions of one hidden ReLU layer. Exact for hyperplanes in general position
     (every d of them meet in one point that no other one contains), which holds with probability 1 for
-    random weights: every region then has a vertex (M >= d), and the 2^d regions around a vertex v, the
+    random weights: every region then has a vertex (n_1 >= d), and the 2^d regions around a vertex v, the
     meeting point of the hyperplanes S, carry the signs of the other hyperplanes at v and every sign
     pattern on S. Counts the distinct patterns; raises ValueError when the hyperplanes are not in general
     position. eq-activations-arrangement-regions (Zaslavsky, 1975).
     """
     W, b = np.asarray(weight, dtype=float), np.asarray(bias, dtype=float)
     if W.ndim != 2 or b.shape != (W.shape[0],):
-        raise ValueError(f"weight must be (M, d) and bias (M,), got {W.shape} and {b.shape}")
-    M, d = W.shape
-    if M < d:
-        if np.linalg.matrix_rank(W) < M:
+        raise ValueError(f"weight must be (n_1, d) and bias (n_1,), got {W.shape} and {b.shape}")
+    n_1, d = W.shape
+    if n_1 < d:
+        if np.linalg.matrix_rank(W) < n_1:
             raise ValueError("the hyperplanes are not in general position (their normals are dependent)")
-        return 2 ** M
-    subsets = np.array(list(itertools.combinations(range(M), d)))        # (S, d)
+        return 2 ** n_1
+    subsets = np.array(list(itertools.combinations(range(n_1), d)))        # (S, d)
     A = W[subsets]                                                        # (S, d, d)
     if np.any(np.abs(np.linalg.det(A)) < 1e-12 * np.prod(np.linalg.norm(A, axis=2), axis=1)):
         raise ValueError("the hyperplanes are not in general position (d of them do not meet in one point)")
     vertices = np.linalg.solve(A, -b[subsets][:, :, None])[:, :, 0]      # (S, d)
-    values = vertices @ W.T + b                                           # (S, M), 0 on the subset
+    values = vertices @ W.T + b                                           # (S, n_1), 0 on the subset
     through = np.zeros(values.shape, dtype=bool)
     np.put_along_axis(through, subsets, True, axis=1)
-    size = np.abs(W) @ np.abs(vertices).T + np.abs(b)[:, None]            # (M, S), the scale of each value
+    size = np.abs(W) @ np.abs(vertices).T + np.abs(b)[:, None]            # (n_1, S), the scale of each value
     if np.any(np.abs(values[~through]) <= 1e-9 * size.T[~through]):
         raise ValueError("the hyperplanes are not in general position (d + 1 of them share a point)")
     signs = np.array(list(itertools.product((False, True), repeat=d)))    # (2^d, d)
-    pattern = np.repeat((values > 0)[:, None, :], len(signs), axis=1)     # (S, 2^d, M)
+    pattern = np.repeat((values > 0)[:, None, :], len(signs), axis=1)     # (S, 2^d, n_1)
     pattern[np.arange(len(subsets))[:, None, None], np.arange(len(signs))[None, :, None],
             subsets[:, None, :]] = signs[None, :, :]
-    return len(np.unique(pattern.reshape(-1, M), axis=0))
+    return len(np.unique(pattern.reshape(-1, n_1), axis=0))
