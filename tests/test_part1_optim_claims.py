@@ -107,12 +107,12 @@ def test_sgd_noise_ball_shrinks_with_the_step():
     y = x @ np.array([1.5, -2.0, 0.5]) + 0.5 * rng.standard_normal(200)
     w_ne, b_ne = lr.fit_normal_equations(x, y)
     best = lr.mse_loss(x, y, w_ne, b_ne)
-    big_l = lr.lipschitz_constant(x)
+    big_m = lr.lipschitz_constant(x)
     ratios = []
     for seed in range(3):
         levels = []
         for c in (0.5, 0.05):
-            _, _, hist = lr.sgd(x, y, lr=c / big_l, n_steps=4000, batch_size=10, rng=np.random.default_rng(seed))
+            _, _, hist = lr.sgd(x, y, lr=c / big_m, n_steps=4000, batch_size=10, rng=np.random.default_rng(seed))
             levels.append((hist[-2000:] - best).mean())
         ratios.append(levels[0] / levels[1])
     assert all(5 < r < 30 for r in ratios), ratios
