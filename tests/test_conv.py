@@ -365,11 +365,13 @@ def test_torch_float32(rng, op):
 
 
 # ------------------------------------------------------------------------------------ fast paths
-@pytest.fixture(params=["per_image", "whole_batch"])
+@pytest.fixture(params=["per_image", "whole_batch", "channels_last"])
 def gemm_layout(request, monkeypatch):
-    """Both GEMM layouts of conv2d: one product per image (large images) or one per group (small ones)."""
+    """The three GEMM layouts of conv2d: one product per image (large images), one per group (small ones)
+    or, for small images with groups 1, one over channels-last columns (the others run the whole-batch one)."""
     from dlmath.layers import conv
     monkeypatch.setattr(conv, "_PER_IMAGE_MIN", 0 if request.param == "per_image" else 10 ** 9)
+    monkeypatch.setattr(conv, "_CHANNELS_LAST_MIN", 0 if request.param == "channels_last" else 10 ** 9)
     return request.param
 
 

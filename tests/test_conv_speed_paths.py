@@ -4,8 +4,9 @@ conv2d_backward computes the input gradient col2im(W_g^T dY_g) (eq-conv-backward
 ``_input_gradient`` (one GEMM per kernel row, then strided adds, in two GEMM layouts chosen by
 ``_PER_IMAGE_MIN``) and ``_input_gradient_flat`` (stride 1 and small images: dY placed on the padded grid,
 the adds contiguous slices of the flattened gradient, chosen by ``_FLAT_MAX_WASTE``) and
-``_input_gradient_correlation`` (stride 1 and small images with C_in/G >= C_out/G: dY correlated with the
-flipped kernel by the forward's im2col). Each path is forced
+``_input_gradient_correlation`` (groups 1, stride 1 and small images with C_in >= C_out: dY correlated with
+the flipped kernel by a channels-last im2col and one GEMM). The small-image forward builds its columns
+channels last (groups 1, ``_CHANNELS_LAST_MIN`` input channels) or channels first. Each path is forced
 here through those module constants and compared with the reference: the public ``col2im`` of the column
 gradient W_g^T dY_g, computed by an einsum (no GEMM layout, no flattening), and with torch where installed.
 """
@@ -20,14 +21,22 @@ from dlmath.layers.conv import col2im, conv2d_backward, conv2d_forward
 PATHS = ["strided_per_image", "strided_whole_batch", "flat", "correlation"]
 
 
-def _correlation_valid(stride, pads, kernel, dilation, *rest):
-    """Where _input_gradient_correlation applies at all: stride 1 and p <= d (k - 1) on each side."""
-    return tuple(stride) == (1, 1) and all(max(p) <= d * (k - 1) for p, d, k in zip(pads, dilation, kernel))
+def _correlation_valid(stride, pads, kernel, dilation, out, weight_shape, groups):
+    """Where _input_gradient_correlation applies at all: groups 1, stride 1 and p <= d (k - 1) on each side."""
+    return groups == 1 and tuple(stride) == (1, 1) and all(max(p) <= d * (k - 1) for p, d, k in zip(pads, dilation, kernel))
+
+
+@pytest.fixture(params=["channels_last", "channels_first"])
+def columns(request, monkeypatch):
+    """Both column layouts of the small-image forward (the weight gradient reads the same columns)."""
+    monkeypatch.setattr(conv, "_CHANNELS_LAST_MIN", 0 if request.param == "channels_last" else 10 ** 9)
+    return request.param
 
 
 @pytest.fixture(params=PATHS)
-def path(request, monkeypatch):
-    """Force one input-gradient path where it applies (the reference strided path elsewhere)."""
+def path(request, monkeypatch, columns):
+    """Force one input-gradient path where it applies (the reference strided path elsewhere), with either
+    column layout of the forward."""
     never, always = {1: 0.0, 2: 0.0, 4: 0.0, 8: 0.0}, {1: np.inf, 2: np.inf, 4: np.inf, 8: np.inf}
     monkeypatch.setattr(conv, "_PER_IMAGE_MIN", 0 if request.param == "strided_per_image" else 10 ** 9)
     monkeypatch.setattr(conv, "_FLAT_MAX_WASTE", always if request.param == "flat" else never)
@@ -130,18 +139,22 @@ def test_torch_input_gradient_paths(rng, path, x_shape, w_shape, stride, padding
 
 
 def test_every_path_gives_the_same_gradient(rng, monkeypatch):
-    """All four paths on one digits-sized layer: equal to each other up to rounding (float64)."""
+    """All four paths and both column layouts on one digits-sized layer: outputs and gradients equal up to
+    rounding (float64)."""
     x, w = rng.standard_normal((4, 6, 8, 8)), rng.standard_normal((8, 6, 3, 3))
     out, cache = conv2d_forward(x, w, padding=1)
     dy = rng.standard_normal(out.shape)
     results = []
-    for per_image, waste, corr in itertools.product((0, 10 ** 9), (0.0, np.inf), (False, True)):
+    for per_image, waste, corr, last in itertools.product((0, 10 ** 9), (0.0, np.inf), (False, True), (0, 10 ** 9)):
         monkeypatch.setattr(conv, "_PER_IMAGE_MIN", per_image)
+        monkeypatch.setattr(conv, "_CHANNELS_LAST_MIN", last)
+        out, cache = conv2d_forward(x, w, padding=1)
         monkeypatch.setattr(conv, "_FLAT_MAX_WASTE", {8: waste, 4: waste})
         monkeypatch.setattr(conv, "_correlation_input_gradient_fits", lambda *args, corr=corr: corr)
-        results.append(conv2d_backward(dy, cache)[0])
+        results.append(conv2d_backward(dy, cache)[:2] + (out,))
     for r in results[1:]:
-        np.testing.assert_allclose(r, results[0], rtol=1e-13, atol=1e-13)
+        for a, b in zip(r, results[0]):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("c_in,c_out", [(3, 5), (6, 4)])  # the flat path, then the correlation path

@@ -155,9 +155,38 @@ def _group_columns(win, groups):
             .reshape(groups, c // groups * kh * kw, n * ho * wo))
 
 
+def _columns_last(x, kernel, stride, pads, dilation, out):
+    """The im2col matrix in channels-last order, a copy (N Ho Wo, kH kW C): row (n, h, w), column (i, j, c)
+    holds x_pad[n, c, h s + i d, w s + j d] (eq-conv-im2col, transposed). x is moved to (N, Hp, Wp, C) while
+    it is padded, so that the kW C entries of one window row are a contiguous run (dilation 1) and the copy
+    reads runs of kW C numbers, not of W_out as the (C, kH, kW, N, Ho, Wo) order does on small images."""
+    n, c, h, w = x.shape
+    (top, bottom), (left, right) = pads
+    if any(pads[0] + pads[1]):
+        xt = np.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)  # (N, Hp, Wp, C)
+        xt[:, top:top + h, left:left + w] = x.transpose(0, 2, 3, 1)
+    else:
+        xt = x.transpose(0, 2, 3, 1)  # a view: the window view takes any strides
+    sn, sh, sw, sc = xt.strides
+    shape = (n,) + tuple(out) + tuple(kernel) + (c,)
+    strides = (sn, stride[0] * sh, stride[1] * sw, dilation[0] * sh, dilation[1] * sw, sc)
+    if dilation[1] == 1 and sw == c * sc:  # (j, c) is one run of kW C numbers
+        shape, strides = shape[:4] + (kernel[1] * c,), strides[:4] + (sc,)
+    return as_strided(xt, shape, strides, writeable=False).reshape(n * out[0] * out[1], kernel[0] * kernel[1] * c)
+
+
+def _channels_last_fits(out, groups, c_in):
+    """Whether conv2d's forward builds its columns channels last: groups 1, small images (under
+    _PER_IMAGE_MIN output positions) and at least _CHANNELS_LAST_MIN input channels (with one input
+    channel there is no run to gain, and the (C, kH, kW, N Ho Wo) order is faster)."""
+    return groups == 1 and out[0] * out[1] < _PER_IMAGE_MIN and c_in >= _CHANNELS_LAST_MIN
+
+
 # Below this many output positions per image, one GEMM over the whole batch (and a transpose) beats one
 # small GEMM per image, whose per-call cost then dominates.
 _PER_IMAGE_MIN = 256
+# Fewer input channels than this: the small-image forward keeps the (C, kH, kW, N Ho Wo) columns.
+_CHANNELS_LAST_MIN = 2
 
 
 def _per_image(cols, n):
@@ -221,32 +250,28 @@ def _input_gradient(weight, dy, x_shape, stride, pads, dilation):
     return np.ascontiguousarray(grad if ho * wo >= _PER_IMAGE_MIN else grad.transpose(1, 0, 2, 3))
 
 
-def _input_gradient_correlation(weight, dy, x_shape, pads, dilation):
-    """The input gradient of a stride-1 conv2d as a convolution (eq-conv-backward): dx is the correlation
-    of dY, zero-padded by d (k - 1) - p on each side, with the kernel flipped in both spatial axes and its
-    input and output channels swapped within each group, W'[c, o, i, j] = W[o, c, kH - 1 - i, kW - 1 - j].
-    So it is conv2d_forward's own im2col and GEMM: (C_in/G, C_out/G kH kW) @ (C_out/G kH kW, N H W) per
-    group, no col2im and no adds. Taken for small images when C_in/G >= C_out/G (then the product has as
-    many rows as the forward's; with fewer input channels the flattened col2im is faster).
+def _input_gradient_correlation(weight, grad_out, x_shape, pads, dilation):
+    """The input gradient of a stride-1 conv2d (groups 1) as a convolution (eq-conv-backward): dx is the
+    correlation of dY, zero-padded by d (k - 1) - p on each side, with the kernel flipped in both spatial
+    axes and its input and output channels swapped, W'[c, o, i, j] = W[o, c, kH - 1 - i, kW - 1 - j].
+    So it is the forward's channels-last im2col and one GEMM, (N H W, kH kW C_out) @ (kH kW C_out, C_in),
+    with no col2im and no adds. Taken for small images when C_in >= C_out (then the product has at least
+    as many columns as the forward's; with fewer input channels the flattened col2im is faster).
     Needs p <= d (k - 1) on each side. Returns grad_x (N, C_in, H, W)."""
     n, c_in, h, w = x_shape
-    c_out, cg, kh, kw = weight.shape
-    g, og = dy.shape[1], c_out // dy.shape[1]
-    ho, wo = h + sum(pads[0]) - dilation[0] * (kh - 1), w + sum(pads[1]) - dilation[1] * (kw - 1)
+    c_out, _, kh, kw = weight.shape
     full = tuple((d * (k - 1) - lo, d * (k - 1) - hi) for (lo, hi), d, k in zip(pads, dilation, (kh, kw)))
-    dyp = _pad(dy.reshape(n, c_out, ho, wo), full)  # (N, C_out, H + d_H (kH - 1), W + d_W (kW - 1))
-    cols = _group_columns(_windows(dyp, (kh, kw), (1, 1), dilation, (h, w)), g)  # (G, C_out/G kH kW, N H W)
-    flipped = weight.reshape(g, og, cg, kh, kw)[..., ::-1, ::-1].transpose(0, 2, 1, 3, 4)  # (G, C_in/G, C_out/G, kH, kW)
-    grad = _columns_product(np.ascontiguousarray(flipped).reshape(g, cg, og * kh * kw), cols, n)  # (N, G, C_in/G, H W)
-    return np.ascontiguousarray(grad.reshape(n, c_in, h, w))
+    cols = _columns_last(grad_out, (kh, kw), (1, 1), full, dilation, (h, w))  # (N H W, kH kW C_out)
+    flipped = weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * c_out, c_in)  # rows (i, j, o)
+    return np.ascontiguousarray((cols @ flipped).reshape(n, h, w, c_in).transpose(0, 3, 1, 2))
 
 
 def _correlation_input_gradient_fits(stride, pads, kernel, dilation, out, weight_shape, groups):
-    """Whether _input_gradient_correlation is taken: stride 1, p <= d (k - 1), small images and at
-    least as many input as output channels per group."""
-    return (tuple(stride) == (1, 1) and out[0] * out[1] < _PER_IMAGE_MIN
+    """Whether _input_gradient_correlation is taken: groups 1, stride 1, p <= d (k - 1), small images and
+    at least as many input as output channels."""
+    return (groups == 1 and tuple(stride) == (1, 1) and out[0] * out[1] < _PER_IMAGE_MIN
             and all(max(p) <= d * (k - 1) for p, d, k in zip(pads, dilation, kernel))
-            and weight_shape[1] >= weight_shape[0] // groups)
+            and weight_shape[1] >= weight_shape[0])
 
 
 # The flattened input gradient computes on the whole padded grid, Hp Wp positions per image for Ho Wo
@@ -341,11 +366,16 @@ def conv2d_forward(x, weight, bias=None, *, stride=1, padding=0, dilation=1, gro
     n = x.shape[0]
     c_out, cg, kh, kw = weight.shape
     g = groups
-    win = _windows(_pad(x, pads), (kh, kw), stride, dilation, (ho, wo))  # (N, C_in, kH, kW, Ho, Wo) view
-    cols = _group_columns(win, g)  # (G, K, N Ho Wo), the one copy
-    out = _columns_product(weight.reshape(g, c_out // g, -1), cols, n).reshape(n, c_out, ho, wo)  # W_g cols_g
-    if bias is not None:
-        out += bias[:, None, None]
+    if _channels_last_fits((ho, wo), g, x.shape[1]):  # small images: (N Ho Wo, K) @ (K, C_out), K = kH kW C_in
+        cols = _columns_last(x, (kh, kw), stride, pads, dilation, (ho, wo))  # (N Ho Wo, K), the one copy
+        out = (cols @ weight.transpose(2, 3, 1, 0).reshape(-1, c_out)).reshape(n, ho, wo, c_out).transpose(0, 3, 1, 2)
+        out = np.add(out, bias[:, None, None]) if bias is not None else np.ascontiguousarray(out)  # NCHW
+    else:
+        win = _windows(_pad(x, pads), (kh, kw), stride, dilation, (ho, wo))  # (N, C_in, kH, kW, Ho, Wo) view
+        cols = _group_columns(win, g)  # (G, K, N Ho Wo), the one copy
+        out = _columns_product(weight.reshape(g, c_out // g, -1), cols, n).reshape(n, c_out, ho, wo)  # W_g cols_g
+        if bias is not None:
+            out += bias[:, None, None]
     return out, (x.shape, weight, cols, stride, pads, dilation, bias is not None)
 
 
@@ -355,17 +385,21 @@ def conv2d_backward(grad_out, cache):
     x_shape, weight, cols, stride, pads, dilation, has_bias = cache
     n, c_in, h, w = x_shape
     c_out, cg, kh, kw = weight.shape
-    g = cols.shape[0]
+    g = c_in // cg
     ho, wo = _geometry((h, w), (kh, kw), stride, pads, dilation)
     grad_out = _check_grad(grad_out, (n, c_out, ho, wo), weight.dtype)
     dy = grad_out.reshape(n, g, c_out // g, ho * wo)  # (N, G, C_out/G, Ho Wo): dY_g, image by image
-    grad_weight = _weight_gradient(cols, dy).reshape(weight.shape)  # dY_g cols_g^T
+    if cols.ndim == 2:  # channels-last columns (N Ho Wo, kH kW C_in): dW = dY cols, then (C_out, C_in, kH, kW)
+        grad_weight = (grad_out.transpose(1, 0, 2, 3).reshape(c_out, -1) @ cols).reshape(c_out, kh, kw, cg)
+        grad_weight = np.ascontiguousarray(grad_weight.transpose(0, 3, 1, 2))
+    else:
+        grad_weight = _weight_gradient(cols, dy).reshape(weight.shape)  # dY_g cols_g^T
     padded = (h + sum(pads[0]), w + sum(pads[1]))
     # the two shortcuts multiply weights by structural zeros (padding of dY, wasted grid cells): with an
     # infinite or NaN weight, 0 * inf would put NaN where autograd has none, so they need finite weights
     finite = bool(np.isfinite(weight).all())
     if finite and _correlation_input_gradient_fits(stride, pads, (kh, kw), dilation, (ho, wo), weight.shape, g):
-        grad_x = _input_gradient_correlation(weight, dy, x_shape, pads, dilation)  # dY correlated with flipped W
+        grad_x = _input_gradient_correlation(weight, grad_out, x_shape, pads, dilation)  # dY with flipped W
     elif finite and _flat_input_gradient_fits(stride, padded, (ho, wo), weight.dtype):  # col2im, implicit
         grad_x = _input_gradient_flat(weight, dy, x_shape, pads, dilation)
     else:  # col2im(W_g^T dY_g) by strided adds
