@@ -1,4 +1,4 @@
-"""Claims of chapters 1 and 2 (Part I) that rest on random experiments, checked over several seeds.
+"""Claims of chapters 1, 2 and 3 (Part I) that rest on random experiments, checked over several seeds.
 
 The chapters measure each claim with one fixed seed; these tests repeat the measurement with other
 seeds, so that a statement in the text is not an accident of its seed.
@@ -9,6 +9,7 @@ import pytest
 from dlmath import linalg as la
 from dlmath.book import experiments as ex
 from dlmath.gradcheck import UNIT_ROUNDOFF, central_difference
+from scipy import stats
 
 SEEDS = range(10)
 
@@ -113,3 +114,53 @@ def test_float32_central_difference_cannot_confirm_a_gradient():
         rel.append(abs(float(d) - np.e) / np.e)
     assert rel[0] > 1e-3 and rel[1] > 1e-6
     assert abs(central_difference(np.exp, 1.0, 1e-6) - np.e) / np.e < 1e-9
+
+
+# ----------------------------------------------------------------------------------- chapter 3
+def test_clt_distance_for_exponential_means_falls_like_one_over_sqrt_n():
+    """ch03, eq-probability-clt measured exactly: for Exp(1) variables N X-bar_N is Gamma(N), and the
+    largest distance over z between P(sqrt(N)(X-bar_N - 1) <= z) and Phi(z) falls at every N = 1, 4, ...,
+    4096, with sqrt(N) times the distance within 5% of 0.133 from N = 16 on (a 1/sqrt(N) law)."""
+    z = np.linspace(-8, 8, 32001)
+    ns = 4 ** np.arange(7)
+    gap = np.array([np.max(np.abs(stats.gamma.cdf(n + z * np.sqrt(n), n) - stats.norm.cdf(z))) for n in ns])
+    assert np.all(np.diff(gap) < 0)
+    scaled = gap * np.sqrt(ns)
+    assert np.all(np.abs(scaled[2:] / 0.133 - 1) < 0.05), scaled
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_standardized_mean_of_exponentials_has_mean_zero_variance_one_and_approaches_normal(seed):
+    """ch03, eq-probability-standardized-mean and fig-probability-lln-clt: over 20 000 repetitions the
+    standardized mean of N exponential variables has sample mean 0 and variance 1 within sampling error
+    at N = 1, 4, 32, and its Kolmogorov-Smirnov distance to N(0, 1) shrinks from N = 1 to 4 to 32."""
+    ks = []
+    for n in (1, 4, 32):
+        z = (np.random.default_rng(seed).exponential(1.0, size=(20_000, n)).mean(axis=1) - 1) * np.sqrt(n)
+        assert abs(z.mean()) < 5 / np.sqrt(z.size)                  # standard error 1/sqrt(20000)
+        assert abs(z.var() - 1) < 0.1
+        ks.append(stats.kstest(z, "norm").statistic)
+    assert ks[0] > ks[1] > ks[2]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_cauchy_means_do_not_concentrate(seed):
+    """ch03, the finite variance of the central limit theorem is needed: the mean of N standard Cauchy
+    variables is standard Cauchy, so the median of its absolute value stays near 1 for N = 1 and 1000."""
+    rng = np.random.default_rng(seed)
+    for n in (1, 1000):
+        assert abs(np.median(np.abs(rng.standard_cauchy((2000, n)).mean(axis=1))) - 1) < 0.15
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_chebyshev_and_hoeffding_bound_coin_deviations(seed):
+    """ch03, eq-probability-chebyshev and eq-probability-hoeffding on 100 tosses of a coin with theta = 0.3:
+    the simulated tail P(|X-bar - theta| >= a) lies below both bounds on a grid of a, Chebyshev's is the
+    smaller bound at a = 0.05 and Hoeffding's at a = 0.3."""
+    means = np.random.default_rng(seed).binomial(100, 0.3, size=100_000) / 100
+    a = np.linspace(0.02, 0.3, 15)
+    tail = np.array([(np.abs(means - 0.3) >= a_ - 1e-12).mean() for a_ in a])
+    cheb, hoef = 0.3 * 0.7 / (100 * a ** 2), 2 * np.exp(-2 * 100 * a ** 2)
+    assert np.all(tail <= cheb) and np.all(tail <= hoef)
+    assert 0.21 / (100 * 0.05 ** 2) < 2 * np.exp(-2 * 100 * 0.05 ** 2)
+    assert 2 * np.exp(-2 * 100 * 0.3 ** 2) < 0.21 / (100 * 0.3 ** 2)
