@@ -5,11 +5,15 @@ the chapter's sentences fail here if the package or the derivation changes: two 
 one sigmoid output, label smoothing has finite optimal logits at the gap the chapter displays, a softmax in
 front of the cross-entropy shrinks the gradient and floors the loss, log(softmax) underflows in float32 where
 log_softmax does not, the squared error of the softmax ignores confidently wrong examples, and the
-cross-entropy and the Brier score are strictly proper. PyTorch is an optional oracle (``test_torch_*``).
+cross-entropy and the Brier score are strictly proper, the best expected cross-entropy is H(Y | X) and the
+input's gain over the class prior is I(X; Y), and a Gaussian NLL moves by sum_j log sigma_{y,j} when the
+targets are standardized. The label-smoothing weight is lambda_ls (``lam_ls``; PyTorch's ``label_smoothing``).
+PyTorch is an optional oracle (``test_torch_*``).
 """
 import numpy as np
 import pytest
 
+from dlmath import information as info
 from dlmath.gradcheck import numerical_gradient, relative_error
 from dlmath.layers import losses as L
 from dlmath.models import logistic_regression as LR
@@ -52,37 +56,37 @@ def test_two_sigmoid_outputs_are_a_different_model():
 
 # ------------------------------------------------------------------------------------- label smoothing
 @pytest.mark.parametrize("k", [2, 3, 10])
-@pytest.mark.parametrize("eps", [0.05, 0.1, 0.3])
-def test_label_smoothing_optimum_has_the_displayed_finite_gap(k, eps):
-    """At z_t - z_k = log(1 + K (1 - eps) / eps) (eq-losses-smoothing-gap) the smoothed gradient vanishes,
+@pytest.mark.parametrize("lam_ls", [0.05, 0.1, 0.3])
+def test_label_smoothing_optimum_has_the_displayed_finite_gap(k, lam_ls):
+    """At z_t - z_k = log(1 + K (1 - lam_ls) / lam_ls) (eq-losses-smoothing-gap) the smoothed gradient vanishes,
     and the loss there is the entropy of the smoothed target; a larger or smaller gap is worse."""
-    gap = np.log1p(k * (1 - eps) / eps)
+    gap = np.log1p(k * (1 - lam_ls) / lam_ls)
     t = np.array([k - 1])
-    q = np.full(k, eps / k)
-    q[-1] += 1 - eps
+    q = np.full(k, lam_ls / k)
+    q[-1] += 1 - lam_ls
     entropy = -np.sum(q * np.log(q))
     for shift in [0.0, -3.7, 12.0]:  # any common shift of the logits
         z = np.full((1, k), shift)
         z[0, -1] += gap
-        loss, cache = L.cross_entropy_forward(z, t, label_smoothing=eps)
+        loss, cache = L.cross_entropy_forward(z, t, label_smoothing=lam_ls)
         np.testing.assert_allclose(L.cross_entropy_backward(1.0, cache), 0.0, atol=1e-14)
         np.testing.assert_allclose(loss, entropy, rtol=1e-13)
         for delta in [-0.5, 0.5, 5.0]:
             z2 = z.copy()
             z2[0, -1] += delta
-            assert L.cross_entropy_forward(z2, t, label_smoothing=eps)[0] > loss
+            assert L.cross_entropy_forward(z2, t, label_smoothing=lam_ls)[0] > loss
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_smoothed_loss_grows_with_the_logit_spread(seed):
-    """loss >= (eps / K)(max_j z_j - min_j z_j): no minimizer at infinity; without smoothing the loss of a
+    """loss >= (lam_ls / K)(max_j z_j - min_j z_j): no minimizer at infinity; without smoothing the loss of a
     correctly classified example keeps falling as its logit gap grows."""
     rng = np.random.default_rng(seed)
-    k, eps = 5, 0.1
+    k, lam_ls = 5, 0.1
     Z = 30 * rng.standard_normal((200, k))
     t = rng.integers(0, k, 200)
-    losses = L.cross_entropy_forward(Z, t, reduction="none", label_smoothing=eps)[0]
-    assert np.all(losses >= eps / k * (Z.max(axis=1) - Z.min(axis=1)) - 1e-12)
+    losses = L.cross_entropy_forward(Z, t, reduction="none", label_smoothing=lam_ls)[0]
+    assert np.all(losses >= lam_ls / k * (Z.max(axis=1) - Z.min(axis=1)) - 1e-12)
     gaps = np.array([1.0, 5.0, 10.0, 20.0])  # beyond ~36 the loss rounds to 0 in float64
     z = np.zeros((4, k))
     z[:, 0] = gaps
@@ -187,6 +191,68 @@ def test_temperature_keeps_every_prediction():
     for theta in [0.05, 0.5, 1.0, 3.0, 50.0]:
         np.testing.assert_array_equal(L.softmax(Z / theta).argmax(axis=1), Z.argmax(axis=1))
     assert L.softmax(Z / 50.0).max() < L.softmax(Z).max() < L.softmax(Z / 0.05).max()
+
+
+# ------------------------------------------------------------------------------- information and units
+@pytest.mark.parametrize("seed", range(4))
+def test_best_expected_cross_entropy_is_the_conditional_entropy(seed):
+    """For a discrete input X and class Y with joint table p: the true conditional p(y | x) has expected
+    cross-entropy H(Y | X), every other model more; the best input-free model is the class prior, at H(Y);
+    and H(Y) - H(Y | X) = I(X; Y) (eq-losses-information-gain), the package's mutual_information."""
+    rng = np.random.default_rng(seed)
+    k, j = 3 + seed % 2, 4
+    joint = rng.dirichlet(np.ones(k * j)).reshape(k, j)                 # rows: classes, columns: inputs
+    p_x, p_y = joint.sum(axis=0), joint.sum(axis=1)
+    cond = joint / p_x                                                   # (K, J): p(y | x) by columns
+
+    def expected_ce(q):                                                  # q: (K, J), a distribution per input
+        return -np.sum(joint * np.log(q))
+
+    h_cond = expected_ce(cond)
+    assert h_cond == pytest.approx(np.sum(p_x * info.entropy(cond.T)), rel=1e-12)
+    for _ in range(20):                                                  # other models: perturbed conditionals
+        other = L.softmax(np.log(cond) + 0.3 * rng.standard_normal((k, j)), dim=0)
+        assert expected_ce(other) > h_cond
+    h_y = expected_ce(np.repeat(p_y[:, None], j, axis=1))
+    assert h_y == pytest.approx(info.entropy(p_y), rel=1e-12)
+    for _ in range(20):                                                  # other input-free models
+        q = L.softmax(np.log(p_y) + 0.3 * rng.standard_normal(k))
+        assert expected_ce(np.repeat(q[:, None], j, axis=1)) > h_y
+    assert h_y - h_cond == pytest.approx(info.mutual_information(joint), rel=1e-10, abs=1e-14)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_gaussian_nll_in_original_units_is_the_standardized_one_plus_log_scales(seed):
+    """Targets standardized per coordinate, y~ = (y - ybar) / s: the NLL of the same Gaussian prediction in
+    the original units is the standardized NLL plus sum_j log s_j, per example (eq-losses-nll-units)."""
+    rng = np.random.default_rng(seed)
+    n, d = 50, 3
+    scale = np.exp(3 * rng.standard_normal(d))                           # (D,) very different units
+    Y = 10 * rng.standard_normal(d) + scale * rng.standard_normal((n, d))
+    ybar, s = Y.mean(axis=0), Y.std(axis=0)
+    Yt = (Y - ybar) / s
+    mu_t, var_t = 0.5 * rng.standard_normal((n, d)), np.exp(rng.standard_normal((n, d)))
+    std = info.gaussian_nll(Yt, mu_t, var_t).sum(axis=1)
+    orig = info.gaussian_nll(Y, ybar + s * mu_t, s ** 2 * var_t).sum(axis=1)
+    np.testing.assert_allclose(orig - std, np.log(s).sum(), rtol=1e-12, atol=1e-10)
+    wrong = info.gaussian_nll(Y, ybar + s * mu_t, s * var_t).sum(axis=1)  # the variance scaled by s, not s^2
+    assert np.abs(wrong - std - np.log(s).sum()).max() > 1e-3
+
+
+def test_torch_gaussian_nll_loss_shifts_by_the_log_scale():
+    """F.gaussian_nll_loss(full=True) agrees with the package and shows the same shift (variances far above
+    its eps, which would otherwise clamp them)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    y_t, mu_t, var_t = rng.standard_normal((3, 40))
+    var_t = np.exp(var_t)
+    ybar, s = 1200.0, 350.0
+    t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
+    f = torch.nn.functional.gaussian_nll_loss
+    std = f(t(mu_t), t(y_t), t(var_t), full=True, reduction="none").numpy()
+    orig = f(t(ybar + s * mu_t), t(ybar + s * y_t), t(s ** 2 * var_t), full=True, reduction="none").numpy()
+    np.testing.assert_allclose(std, info.gaussian_nll(y_t, mu_t, var_t), rtol=1e-13)
+    np.testing.assert_allclose(orig - std, np.log(s), rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------------------- PyTorch oracle
