@@ -170,3 +170,22 @@ def test_an_infinite_weight_gives_the_gradient_torch_gives(rng, c_in, c_out):
     torch.nn.functional.conv2d(tx, tw, padding=1).backward(torch.tensor(dy))
     np.testing.assert_array_equal(np.isnan(conv2d_backward(dy, cache)[0]), np.isnan(tx.grad.numpy()))
     assert np.isfinite(tx.grad.numpy()[:, 1:]).all()  # channels the infinite weight does not touch
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kernel_size,stride,padding,dilation,ceil_mode", [
+    (3, 2, 1, 1, False), (3, 1, 1, 1, False), ((3, 2), (2, 1), (1, 0), (1, 2), True), (2, 1, 0, 2, False), (5, 3, 2, 1, True)])
+def test_max_pool_overlapping_backward_is_the_per_offset_scatter(rng, dtype, kernel_size, stride, padding, dilation,
+                                                                  ceil_mode):
+    """Overlapping windows: the one-pass scatter to the argmax (np.bincount) equals the reference sum over
+    kernel offsets of g [idx == q] added into the strided cells of offset q, ties included."""
+    x = rng.integers(0, 4, (2, 3, 11, 9)).astype(dtype)  # many ties
+    y, cache = conv.max_pool2d_forward(x, kernel_size, stride=stride, padding=padding, dilation=dilation,
+                                       ceil_mode=ceil_mode)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    x_shape, _, idx, kernel, stride_, pads, dilation_ = cache
+    expected = conv._scatter_offsets(lambda i, j: g.astype(float) * (idx == i * kernel[1] + j), x_shape, kernel,
+                                     stride_, pads, dilation_, np.float64)
+    got = conv.max_pool2d_backward(g, cache)
+    assert got.dtype == np.dtype(dtype) and got.shape == x.shape and got.flags.c_contiguous
+    np.testing.assert_allclose(got, expected, rtol=1e-12 if dtype == "float64" else 1e-6, atol=1e-12 if dtype == "float64" else 1e-6)

@@ -515,6 +515,8 @@ def max_pool2d_backward(grad_out, cache):
     in several windows collects the sum. Returns grad_x (N, C, H, W)."""
     x_shape, dtype, idx, kernel, stride, pads, dilation = cache
     grad_out = _check_grad(grad_out, idx.shape, dtype)
+    if not all(s >= d * (k - 1) + 1 for s, d, k in zip(stride, dilation, kernel)):  # windows overlap
+        return _scatter_to_argmax(grad_out, idx, x_shape, kernel, stride, pads, dilation)
     if np.isfinite(grad_out).all():  # g [idx == q]: a product, much faster than a select
         def part(i, j):
             return grad_out * (idx == i * kernel[1] + j)
@@ -522,6 +524,23 @@ def max_pool2d_backward(grad_out, cache):
         def part(i, j):
             return np.where(idx == i * kernel[1] + j, grad_out, np.zeros((), dtype))
     return _scatter_offsets(part, x_shape, kernel, stride, pads, dilation, dtype)
+
+
+def _scatter_to_argmax(grad_out, idx, x_shape, kernel, stride, pads, dilation):
+    """grad_x (N, C, H, W) for overlapping windows: output (n, c, h, w) read its maximum at the padded cell
+    (h s_H + i d_H, w s_W + j d_W) of plane (n, c), q = i kW + j = idx; every upstream entry is added there
+    in one pass, np.bincount summing the weights that share a flat index (in float64, then rounded to
+    the dtype), instead of one masked product and strided add per kernel offset."""
+    n, c, h, w = x_shape
+    ho, wo = idx.shape[2:]
+    hp, wp = h + sum(pads[0]), w + sum(pads[1])
+    q = np.arange(kernel[0] * kernel[1])
+    offset = (q // kernel[1]) * dilation[0] * wp + (q % kernel[1]) * dilation[1]  # flat offset of q in a window
+    corner = ((np.arange(n * c) * hp).reshape(n, c, 1, 1) + (np.arange(ho) * stride[0])[:, None]) * wp \
+        + np.arange(wo) * stride[1]  # (N, C, Ho, Wo): the flat index of each window's corner
+    target = corner + offset[idx]  # (N, C, Ho, Wo): the flat index of each argmax
+    grad = np.bincount(target.ravel(), weights=grad_out.ravel(), minlength=n * c * hp * wp).reshape(n, c, hp, wp)
+    return _crop(grad, pads, (h, w)).astype(grad_out.dtype)
 
 
 def _window_max(win, nan):
