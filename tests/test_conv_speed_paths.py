@@ -189,3 +189,19 @@ def test_max_pool_overlapping_backward_is_the_per_offset_scatter(rng, dtype, ker
     got = conv.max_pool2d_backward(g, cache)
     assert got.dtype == np.dtype(dtype) and got.shape == x.shape and got.flags.c_contiguous
     np.testing.assert_allclose(got, expected, rtol=1e-12 if dtype == "float64" else 1e-6, atol=1e-12 if dtype == "float64" else 1e-6)
+
+
+@pytest.mark.parametrize("kernel,stride,pads,dilation", [
+    ((3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)), ((2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1)),
+    ((3, 2), (3, 2), ((1, 2), (0, 1)), (2, 3)), ((4, 3), (1, 1), ((2, 1), (1, 1)), (1, 2)), ((2, 3), (2, 3), ((0, 1), (1, 0)), (3, 1))])
+def test_offset_views_are_the_windows_on_the_output_cells(rng, kernel, stride, pads, dilation):
+    """_offset_views (stride classes, one contiguous view per kernel offset) reads at every output cell
+    what the strided window view reads there: x_pad[n, c, h s + i d, w s + j d]."""
+    x = rng.standard_normal((2, 3, 11, 10))
+    out = tuple(conv.conv2d_output_size(x.shape[2 + a], kernel[a], stride=stride[a], padding=pads[a],
+                                        dilation=dilation[a]) for a in range(2))
+    win = conv._windows(conv._pad(x, pads, -np.inf), kernel, stride, dilation, out)  # (N, C, kH, kW, Ho, Wo)
+    views, grid = conv._offset_views(x, pads, -np.inf, kernel, stride, dilation)
+    assert len(views) == kernel[0] * kernel[1] and all(v.flags.c_contiguous for v in views)
+    for q, v in enumerate(views):
+        np.testing.assert_array_equal(conv._on_outputs(v, grid, out), win[:, :, q // kernel[1], q % kernel[1]])

@@ -11,7 +11,10 @@ torch's ceil_mode rule (the last window must start inside the input or its left 
 How: ``im2col`` is a strided *view* (N, C, kH, kW, H_out, W_out) of the padded input (no copy, no loop);
 a convolution is then one matrix product per group (a stacked np.matmul over the groups). ``col2im``, its
 adjoint, scatters columns back by strided adds, one per kernel offset: the only Python loops here run
-over the kH*kW kernel offsets (never over the batch, the channels or the pixels).
+over the kH*kW kernel offsets and the s_H*s_W stride classes of a pooling (never over the batch, the
+channels or the pixels). Small images with groups 1 build their columns channels last (runs of kW C_in
+numbers); max pooling reads each kernel offset as one contiguous slice of a stride class (_offset_views)
+and scatters overlapping windows' gradients with one np.bincount.
 Each ``<op>_backward(grad_out, cache)`` returns the gradients in argument order; a bias gradient is None
 without a bias. This file imports only NumPy and the standard library: copy it alone and it works.
 """
@@ -502,8 +505,9 @@ def max_pool2d_forward(x, kernel_size, *, stride=None, padding=0, dilation=1, ce
     maximum in row-major window order (the last NaN if the window holds one; the first cell inside the
     input if every entry is -inf)."""
     x, kernel, stride, pads, dilation, out = _check_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
-    win = _windows(_pad(x, pads, -np.inf), kernel, stride, dilation, out)  # (N, C, kH, kW, Ho, Wo) view
-    y, idx = _window_max(win, nan=bool(x.size) and bool(np.isnan(x.max())))  # idx: i kW + j of the max
+    views, grid = _offset_views(x, pads, -np.inf, kernel, stride, dilation)  # kH kW contiguous views
+    y, idx = _window_max(views, nan=bool(x.size) and bool(np.isnan(x.max())))  # idx: i kW + j of the max
+    y, idx = _on_outputs(y, grid, out), _on_outputs(idx, grid, out)  # (N, C, Ho, Wo)
     if np.isneginf(y).any():  # a window of -inf only: torch keeps its first cell inside the input
         inside = _windows(_pad(np.ones((1, 1) + x.shape[2:], bool), pads, False), kernel, stride, dilation, out)
         idx = np.where(np.isneginf(y), inside.reshape(1, 1, -1, *out).argmax(axis=2), idx).astype(idx.dtype)
@@ -527,33 +531,72 @@ def max_pool2d_backward(grad_out, cache):
 
 
 def _scatter_to_argmax(grad_out, idx, x_shape, kernel, stride, pads, dilation):
-    """grad_x (N, C, H, W) for overlapping windows: output (n, c, h, w) read its maximum at the padded cell
-    (h s_H + i d_H, w s_W + j d_W) of plane (n, c), q = i kW + j = idx; every upstream entry is added there
-    in one pass, np.bincount summing the weights that share a flat index (in float64, then rounded to
-    the dtype), instead of one masked product and strided add per kernel offset."""
+    """grad_x (N, C, H, W) for overlapping windows: output (n, c, h, w) read its maximum at the cell
+    (h s_H + i d_H - p_top, w s_W + j d_W - p_left) of plane (n, c), q = i kW + j = idx, always a cell of the
+    input (max_pool2d_forward never keeps a padding cell); every upstream entry is added there in one pass,
+    np.bincount summing the weights that share a flat index (in float64, then rounded to the dtype),
+    instead of one masked product and strided add per kernel offset."""
     n, c, h, w = x_shape
     ho, wo = idx.shape[2:]
-    hp, wp = h + sum(pads[0]), w + sum(pads[1])
     q = np.arange(kernel[0] * kernel[1])
-    offset = (q // kernel[1]) * dilation[0] * wp + (q % kernel[1]) * dilation[1]  # flat offset of q in a window
-    corner = ((np.arange(n * c) * hp).reshape(n, c, 1, 1) + (np.arange(ho) * stride[0])[:, None]) * wp \
-        + np.arange(wo) * stride[1]  # (N, C, Ho, Wo): the flat index of each window's corner
-    target = corner + offset[idx]  # (N, C, Ho, Wo): the flat index of each argmax
-    grad = np.bincount(target.ravel(), weights=grad_out.ravel(), minlength=n * c * hp * wp).reshape(n, c, hp, wp)
-    return _crop(grad, pads, (h, w)).astype(grad_out.dtype)
+    offset = (q // kernel[1]) * dilation[0] * w + (q % kernel[1]) * dilation[1]  # flat offset of q in a window
+    corner = ((np.arange(n * c) * h).reshape(n, c, 1, 1) + (np.arange(ho) * stride[0] - pads[0][0])[:, None]) * w \
+        + np.arange(wo) * stride[1] - pads[1][0]  # (N, C, Ho, Wo): the flat index of each window's corner
+    target = corner + offset[idx]  # (N, C, Ho, Wo): the flat index of each argmax, in [0, N C H W)
+    grad = np.bincount(target.ravel(), weights=grad_out.ravel(), minlength=n * c * h * w)
+    return grad.reshape(x_shape).astype(grad_out.dtype, copy=False)
 
 
-def _window_max(win, nan):
-    """The maximum over the window axes of win (N, C, kH, kW, Ho, Wo) and the row-major offset q = i kW + j
-    where torch finds it, by a loop over the kernel offsets: q replaces the best so far when its value is
-    larger, or is NaN (nan: whether x holds a NaN at all). Returns (max, q), q of the smallest int dtype.
-    As q grows through the loop, "q where better, else the old index" is max(old index, q [better])."""
-    kh, kw = win.shape[2:4]
-    y = win[:, :, 0, 0].copy()
-    dtype = np.min_scalar_type(kh * kw - 1)
+def _offset_views(x, pads, value, kernel, stride, dilation):
+    """The pooling windows as kH kW contiguous 1-D views, one per kernel offset q = i kW + j, over a grid
+    (N, C, Hg, Wg): views[q][((n C + c) Hg + h) Wg + w] = x_pad[n, c, h s_H + i d_H, w s_W + j d_W] for every
+    output cell (h < Ho, w < Wo); the grid's other cells hold values of no window (cropped by _on_outputs).
+
+    How: x is padded with ``value`` and split at once into s_H s_W stride classes, class (r, t) holding the
+    padded cells (h s_H + r, w s_W + t) as a (N, C, Hg, Wg) array, one flat buffer each. Offset (i, j) reads
+    class (i d_H mod s_H, j d_W mod s_W) shifted by (i d_H div s_H) rows and (j d_W div s_W) columns: on the
+    flattened grid, one shift of a contiguous slice (the flat trick of _input_gradient_flat). So every
+    operation of the pooling loop runs over long contiguous arrays instead of strided rows of W_out numbers.
+    Returns (views, (N, C, Hg, Wg))."""
+    n, c, h, w = x.shape
+    (top, bottom), (left, right) = pads
+    (s0, s1), (d0, d1) = stride, dilation
+    hg, wg = -(-(h + top + bottom) // s0), -(-(w + left + right) // s1)  # the padded size, in strides
+    length = n * c * hg * wg
+    slack = (d0 * (kernel[0] - 1) // s0) * wg + d1 * (kernel[1] - 1) // s1  # the largest shift
+    buf = np.full((s0, s1, length + slack), value, dtype=x.dtype)
+    classes = buf[:, :, :length].reshape(s0, s1, n, c, hg, wg)
+    for r in range(s0):  # the input rows h with (h + top) mod s_H = r, the columns likewise
+        h0 = (r - top) % s0
+        for t in range(s1):
+            w0 = (t - left) % s1
+            rows, cols = len(range(h0, h, s0)), len(range(w0, w, s1))
+            g0, f0 = (h0 + top) // s0, (w0 + left) // s1
+            classes[r, t, :, :, g0:g0 + rows, f0:f0 + cols] = x[:, :, h0::s0, w0::s1]
+    views = []
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            shift = (i * d0 // s0) * wg + j * d1 // s1
+            views.append(buf[i * d0 % s0, j * d1 % s1, shift:shift + length])
+    return views, (n, c, hg, wg)
+
+
+def _on_outputs(a, grid, out):
+    """The output cells (N, C, Ho, Wo), a contiguous copy, of a flat array on the grid of _offset_views."""
+    return np.ascontiguousarray(a.reshape(grid)[:, :, :out[0], :out[1]])
+
+
+def _window_max(views, nan):
+    """The maximum over the kernel offsets of views (kH kW arrays of one shape, as _offset_views gives) and
+    the row-major offset q = i kW + j where torch finds it, by a loop over the offsets: q replaces the best
+    so far when its value is larger, or is NaN (nan: whether x holds a NaN at all). Returns (max, q), q of
+    the smallest int dtype. As q grows through the loop, "q where better, else the old index" is
+    max(old index, q [better])."""
+    y = views[0].copy()
+    dtype = np.min_scalar_type(len(views) - 1)
     idx = np.zeros(y.shape, dtype)
-    for q in range(1, kh * kw):
-        v = win[:, :, q // kw, q % kw]
+    for q in range(1, len(views)):
+        v = views[q]
         better = v > y
         if nan:
             better |= np.isnan(v)
