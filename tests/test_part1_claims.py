@@ -164,3 +164,27 @@ def test_chebyshev_and_hoeffding_bound_coin_deviations(seed):
     assert np.all(tail <= cheb) and np.all(tail <= hoef)
     assert 0.21 / (100 * 0.05 ** 2) < 2 * np.exp(-2 * 100 * 0.05 ** 2)
     assert 2 * np.exp(-2 * 100 * 0.3 ** 2) < 0.21 / (100 * 0.3 ** 2)
+
+
+def _coin_clt_distance(n, theta):
+    """sup_z |P(sqrt(n)(X-bar_n - theta)/sigma <= z) - Phi(z)| for n Bernoulli(theta) tosses (exact)."""
+    k = np.arange(n + 1)
+    z = (k - n * theta) / np.sqrt(n * theta * (1 - theta))
+    cdf, phi = stats.binom.cdf(k, n, theta), stats.norm.cdf(z)
+    return max(np.max(np.abs(cdf - phi)), np.max(np.abs(cdf - stats.binom.pmf(k, n, theta) - phi)))
+
+
+def test_coin_clt_distance_is_at_least_half_the_largest_jump():
+    """ch03, exercise ex-probability-clt-coin: the exact distance is at least half the largest binomial
+    probability for every theta and N tried; sqrt(N) times it is near 0.40 for the fair coin and 1.2 for
+    theta = 0.05 (about 9 times as many tosses for the same accuracy); the closed form agrees with a
+    brute-force evaluation on a fine grid of z."""
+    for theta in (0.5, 0.3, 0.05):
+        for n in (10, 100, 1000):
+            assert _coin_clt_distance(n, theta) >= stats.binom.pmf(np.arange(n + 1), n, theta).max() / 2 - 1e-15
+    for n in (100, 1000):
+        assert 0.39 < _coin_clt_distance(n, 0.5) * np.sqrt(n) < 0.41
+        assert 1.1 < _coin_clt_distance(n, 0.05) * np.sqrt(n) < 1.25
+    z = np.linspace(-10, 10, 2_000_001)
+    brute = stats.binom.cdf(np.floor(6 + z * np.sqrt(30 * 0.2 * 0.8) + 1e-9), 30, 0.2)
+    assert abs(np.max(np.abs(brute - stats.norm.cdf(z))) - _coin_clt_distance(30, 0.2)) < 1e-6
