@@ -2,7 +2,7 @@
 
 The model is ``y_hat = X @ w + b`` with ``X`` of shape ``(N, d)`` (one example per row), ``w``
 of shape ``(d,)`` and a scalar intercept ``b``. The loss is the mean squared error
-``L(w, b) = (1/N) ||X w + b - y||^2`` (eq-optimization-lsq-loss), as
+``loss(w, b) = (1/N) ||X w + b - y||^2`` (eq-optimization-lsq-loss), as
 ``torch.nn.functional.mse_loss`` with ``reduction="mean"``. Its gradient is
 ``(2/N) X^T (X w + b - y)`` and its Hessian ``(2/N) X^T X`` (eq-optimization-lsq-gradient).
 Only NumPy is needed; randomness comes from a ``numpy.random.Generator`` argument.
@@ -96,7 +96,7 @@ def lipschitz_constant(X, *, fit_intercept=True):
     """Largest eigenvalue of the loss's Hessian ``(2/N) Z^T Z`` (eq-optimization-lsq-lipschitz).
 
     ``Z`` is ``X`` with a column of ones appended when ``fit_intercept``. The gradient of the
-    loss is Lipschitz with this constant; ``1 / L`` is the default step of gradient descent.
+    loss is Lipschitz with this constant; ``1 / M`` (M, the smoothness constant of chapter 4) is the default step of gradient descent.
     """
     Z = _design(_check_X(X), fit_intercept)
     return float(np.linalg.eigvalsh((2.0 / Z.shape[0]) * (Z.T @ Z))[-1])
@@ -124,9 +124,9 @@ def fit_normal_equations(X, y, *, fit_intercept=True):
 def fit_gradient_descent(X, y, *, lr=None, n_steps=10_000, tol=1e-12, fit_intercept=True):
     """Full-batch gradient descent on the mean squared error, from ``w = 0, b = 0``.
 
-    Each step is ``theta <- theta - lr * grad L(theta)`` (eq-optimization-gd) with the
+    Each step is ``theta <- theta - lr * grad loss(theta)`` (eq-optimization-gd) with the
     gradient eq-optimization-lsq-gradient; ``theta`` is ``w`` with ``b`` appended.
-    ``lr=None`` takes ``1 / L``, ``L`` from :func:`lipschitz_constant`; a step above ``2 / L``
+    ``lr=None`` takes ``1 / M``, ``M`` from :func:`lipschitz_constant`; a step above ``2 / M``
     diverges (eq-optimization-step-bound). The loop stops after ``n_steps`` steps, when the
     gradient norm falls to ``tol`` or below, or when the loss overflows (divergence).
     Returns ``(w, b, history)``: weights (d,), intercept, and the loss at every iterate.
