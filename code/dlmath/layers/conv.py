@@ -506,7 +506,9 @@ def max_pool2d_forward(x, kernel_size, *, stride=None, padding=0, dilation=1, ce
     input if every entry is -inf)."""
     x, kernel, stride, pads, dilation, out = _check_pool(x, kernel_size, stride, padding, dilation, ceil_mode)
     views, grid = _offset_views(x, pads, -np.inf, kernel, stride, dilation)  # kH kW contiguous views
-    y, idx = _window_max(views, nan=bool(x.size) and bool(np.isnan(x.max())))  # idx: i kW + j of the max
+    y, idx = _window_max(views, nan=False)  # idx: i kW + j of the max
+    if np.isnan(y).any():  # a window holds a NaN (the maximum propagates it): torch's argmax is its last NaN
+        y, idx = _window_max(views, nan=True)
     y, idx = _on_outputs(y, grid, out), _on_outputs(idx, grid, out)  # (N, C, Ho, Wo)
     if np.isneginf(y).any():  # a window of -inf only: torch keeps its first cell inside the input
         inside = _windows(_pad(np.ones((1, 1) + x.shape[2:], bool), pads, False), kernel, stride, dilation, out)
@@ -589,7 +591,7 @@ def _on_outputs(a, grid, out):
 def _window_max(views, nan):
     """The maximum over the kernel offsets of views (kH kW arrays of one shape, as _offset_views gives) and
     the row-major offset q = i kW + j where torch finds it, by a loop over the offsets: q replaces the best
-    so far when its value is larger, or is NaN (nan: whether x holds a NaN at all). Returns (max, q), q of
+    so far when its value is larger, or is NaN (nan: whether a window holds a NaN). Returns (max, q), q of
     the smallest int dtype. As q grows through the loop, "q where better, else the old index" is
     max(old index, q [better])."""
     y = views[0].copy()
