@@ -5,11 +5,17 @@ Checked with the package's layers, losses and optimizers, independently of the c
 * a network of any width and depth whose weights and biases are all zero (ReLU or tanh) gets exactly zero
   gradients for every weight and hidden bias, and stays there under SGD, momentum and Adam; only the output
   bias moves, to the mean target;
-* for the two-layer scalar model w2 w1 x with the package's mean squared error (no factor 1/2, so twice the
-  chapter's eq-initialization-scalar-loss), the gradient at zero is zero and the Hessian, by central second
-  differences, is [[0, -2c], [-2c, 0]] with c = mean(x y): one negative eigenvalue, a strict saddle;
+* for the two-layer scalar model w2 w1 x with the package's mean squared error (no factor 1/2, as the
+  chapter's eq-initialization-scalar-loss and F.mse_loss), the gradient at zero is zero and the Hessian, by
+  central second differences, is [[0, -2c], [-2c, 0]] with c = mean(x y) (eq-initialization-zero-hessian):
+  one negative eigenvalue, a strict saddle;
+* one step of the package's SGD multiplies w1 + w2 and w1 - w2 by 1 + 2 eta c - 2 eta c_xx w1 w2 and
+  1 - 2 eta c + 2 eta c_xx w1 w2, exactly (eq-initialization-saddle-modes);
 * gradient descent from scale s leaves the saddle after a number of steps whose slope against log(1/s) is
-  1/log(1 + 2 eta c) (the chapter's 1/log(1 + eta c_xy) for the loss with the factor 1/2), within 2%.
+  1/log(1 + 2 eta c), within 2%, and not the 1/log(1 + eta c) of a loss written with 1/2;
+* with three layers w3 w2 w1 x (exercise ex-initialization-deep-saddle) gradient and Hessian vanish at zero,
+  equal weights stay equal, and the escape from equal weights s needs at least (1/s - 1/w_esc)/(2 eta c)
+  steps, close to it for small s.
 """
 import math
 
@@ -123,7 +129,7 @@ def test_scalar_model_zero_is_a_strict_saddle(seed):
     d22 = (f(0, h) - 2 * f(0, 0) + f(0, -h)) / h**2
     d12 = (f(h, h) - f(h, -h) - f(-h, h) + f(-h, -h)) / (4 * h**2)
     hess = np.array([[d11, d12], [d12, d22]])
-    # the package's loss has no factor 1/2: twice the chapter's eq-initialization-zero-hessian
+    # eq-initialization-zero-hessian: the loss has no factor 1/2, so the off-diagonal entry is -2c, not -c
     np.testing.assert_allclose(hess, [[0, -2 * c], [-2 * c, 0]], atol=1e-6 * abs(c))
     lo, hi = np.linalg.eigvalsh(hess)
     assert lo < 0 < hi
@@ -159,8 +165,9 @@ def test_escape_time_grows_like_log_one_over_scale(seed):
     steps = np.array([k for k, _ in runs], dtype=float)
     c = runs[0][1]
     slope = np.polyfit(np.log(1 / scales), steps, 1)[0]
-    predicted = 1 / math.log(1 + 2 * eta * c)                 # the package's gradient is twice the chapter's
+    predicted = 1 / math.log(1 + 2 * eta * c)                 # the gradient of the MSE carries a factor 2
     assert abs(slope / predicted - 1) < 0.02, (slope, predicted)
+    assert abs(slope * math.log(1 + eta * c) - 1) > 0.3       # the prediction without the 2 is far off
     assert np.all(np.diff(steps) > 0)                         # closer to the saddle, always slower
 
 
@@ -170,3 +177,87 @@ def test_exactly_at_the_saddle_gradient_descent_stays():
     for _ in range(500):
         w, state = O.sgd_step(w, np.array(scalar_grad(w[0], w[1], x, y)), state, lr=0.05, momentum=0.9)
     assert np.all(w == 0)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_one_step_multiplies_the_eigen_coordinates(seed):
+    """eq-initialization-saddle-modes: the package's gradient and sgd_step, anywhere (not only near zero)."""
+    x, y = scalar_data(seed)
+    c, cxx = float(np.mean(x * y)), float(np.mean(x * x))
+    rng = np.random.default_rng(200 + seed)
+    for eta in (0.01, 0.025, 0.1):
+        w = rng.standard_normal(2)
+        g = np.array(scalar_grad(w[0], w[1], x, y))
+        # eq-initialization-scalar-gradient: 2 (c_xx w1 w2 - c) (w2, w1)
+        np.testing.assert_allclose(g, 2 * (cxx * w[0] * w[1] - c) * w[::-1], rtol=1e-10, atol=1e-12)
+        new, _ = O.sgd_step(w, g, None, lr=eta)
+        p = w[0] * w[1]
+        np.testing.assert_allclose(new[0] + new[1], (1 + 2 * eta * c - 2 * eta * cxx * p) * (w[0] + w[1]),
+                                   rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(new[0] - new[1], (1 - 2 * eta * c + 2 * eta * cxx * p) * (w[0] - w[1]),
+                                   rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------------------- three layers: w3 w2 w1 x
+def deep_loss(ws, x, y):
+    """The package's mean squared error of w3 w2 w1 x (three bias-free linear layers)."""
+    h = x
+    for w in ws:
+        h, _ = linear_forward(h, np.array([[w]], dtype=float))
+    return mse_loss_forward(h, y)[0]
+
+
+def deep_grad(ws, x, y):
+    """(dL/dw1, dL/dw2, dL/dw3) by the package's backward passes."""
+    h, caches = x, []
+    for w in ws:
+        h, cache = linear_forward(h, np.array([[w]], dtype=float))
+        caches.append(cache)
+    _, lc = mse_loss_forward(h, y)
+    g, grads = mse_loss_backward(1.0, lc), []
+    for cache in reversed(caches):
+        g, gW, _ = linear_backward(g, cache)
+        grads.append(gW[0, 0])
+    return np.array(grads[::-1])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_three_layers_degenerate_saddle(seed):
+    x, y = scalar_data(seed)
+    c, cxx = float(np.mean(x * y)), float(np.mean(x * x))
+    assert np.all(deep_grad([0.0, 0.0, 0.0], x, y) == 0)
+    # every second difference at zero vanishes (the loss has no term of degree 2)
+    h, f = 1e-3, (lambda v: deep_loss(v, x, y))
+    e = np.eye(3)
+    for i in range(3):
+        for j in range(3):
+            d = (f(h * (e[i] + e[j])) - f(h * (e[i] - e[j])) - f(h * (e[j] - e[i])) + f(-h * (e[i] + e[j]))) / (4 * h**2)
+            assert abs(d) < 1e-4 * abs(c), (i, j, d)
+    # but zero is not a minimizer: along (t, t, t) with the sign of c the loss falls like -2 c t^3
+    t = 1e-2 * np.sign(c)
+    drop = f([t, t, t]) - f([0.0, 0.0, 0.0])
+    np.testing.assert_allclose(drop, -2 * c * t**3 + cxx * t**6, rtol=1e-8)
+    assert drop < 0
+    # the gradient at a random point: 2 (c_xx p - c) times the product of the two other weights
+    w = np.random.default_rng(300 + seed).standard_normal(3)
+    p = np.prod(w)
+    np.testing.assert_allclose(deep_grad(w, x, y), 2 * (cxx * p - c) * np.array([w[1] * w[2], w[0] * w[2], w[0] * w[1]]),
+                               rtol=1e-10)
+
+
+@pytest.mark.parametrize("sigma", [1e-1, 1e-2])
+def test_three_layers_escape_bound(sigma):
+    x, y = scalar_data(0)
+    c, cxx = float(np.mean(x * y)), float(np.mean(x * x))
+    assert c > 0
+    eta = 0.025
+    w_esc = (0.5 * c / cxx) ** (1 / 3)                         # p = w^3 at half of its optimum c / c_xx
+    w, state, k = np.full(3, sigma), None, 0
+    while np.prod(w) < 0.5 * c / cxx:
+        w, state = O.sgd_step(w, deep_grad(w, x, y), state, lr=eta)
+        k += 1
+        np.testing.assert_allclose(w, w[0], rtol=1e-12)        # equal weights stay equal (up to rounding)
+        assert k < 10_000
+    bound = (1 / sigma - 1 / w_esc) / (2 * eta * c)
+    assert k >= bound                                          # the exercise's lower bound holds ...
+    assert k <= 1.2 * bound + 10                               # ... and is nearly reached: no room for a factor 2
