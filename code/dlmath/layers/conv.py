@@ -266,7 +266,7 @@ def _input_gradient_correlation(weight, grad_out, x_shape, pads, dilation):
     full = tuple((d * (k - 1) - lo, d * (k - 1) - hi) for (lo, hi), d, k in zip(pads, dilation, (kh, kw)))
     cols = _columns_last(grad_out, (kh, kw), (1, 1), full, dilation, (h, w))  # (N H W, kH kW C_out)
     flipped = weight[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * c_out, c_in)  # rows (i, j, o)
-    return np.ascontiguousarray((cols @ flipped).reshape(n, h, w, c_in).transpose(0, 3, 1, 2))
+    return np.ascontiguousarray(np.matmul(cols, flipped).reshape(n, h, w, c_in).transpose(0, 3, 1, 2))
 
 
 def _correlation_input_gradient_fits(stride, pads, kernel, dilation, out, weight_shape, groups):
@@ -371,7 +371,7 @@ def conv2d_forward(x, weight, bias=None, *, stride=1, padding=0, dilation=1, gro
     g = groups
     if _channels_last_fits((ho, wo), g, x.shape[1]):  # small images: (N Ho Wo, K) @ (K, C_out), K = kH kW C_in
         cols = _columns_last(x, (kh, kw), stride, pads, dilation, (ho, wo))  # (N Ho Wo, K), the one copy
-        out = (cols @ weight.transpose(2, 3, 1, 0).reshape(-1, c_out)).reshape(n, ho, wo, c_out).transpose(0, 3, 1, 2)
+        out = np.matmul(cols, weight.transpose(2, 3, 1, 0).reshape(-1, c_out)).reshape(n, ho, wo, c_out).transpose(0, 3, 1, 2)
         out = np.add(out, bias[:, None, None]) if bias is not None else np.ascontiguousarray(out)  # NCHW
     else:
         win = _windows(_pad(x, pads), (kh, kw), stride, dilation, (ho, wo))  # (N, C_in, kH, kW, Ho, Wo) view
@@ -393,7 +393,7 @@ def conv2d_backward(grad_out, cache):
     grad_out = _check_grad(grad_out, (n, c_out, ho, wo), weight.dtype)
     dy = grad_out.reshape(n, g, c_out // g, ho * wo)  # (N, G, C_out/G, Ho Wo): dY_g, image by image
     if cols.ndim == 2:  # channels-last columns (N Ho Wo, kH kW C_in): dW = dY cols, then (C_out, C_in, kH, kW)
-        grad_weight = (grad_out.transpose(1, 0, 2, 3).reshape(c_out, -1) @ cols).reshape(c_out, kh, kw, cg)
+        grad_weight = np.matmul(grad_out.transpose(1, 0, 2, 3).reshape(c_out, -1), cols).reshape(c_out, kh, kw, cg)
         grad_weight = np.ascontiguousarray(grad_weight.transpose(0, 3, 1, 2))
     else:
         grad_weight = _weight_gradient(cols, dy).reshape(weight.shape)  # dY_g cols_g^T
