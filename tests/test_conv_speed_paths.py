@@ -76,6 +76,7 @@ CONFIGS = [  # (x shape, weight shape, stride, padding, dilation, groups)
     ((2, 3, 6, 7), (5, 3, 1, 1), 1, 0, 1, 1),  # 1x1 kernel
     ((2, 2, 5, 5), (3, 2, 5, 5), 1, 0, 1, 1),  # kernel as large as the image: one output cell
     ((2, 4, 8, 8), (6, 4, 3, 3), 2, 1, 1, 1),  # stride 2: the flat path does not apply
+    ((2, 3, 4, 6), (4, 3, 1, 2), 1, (2, 1), 1, 1),  # padding wider than d (k - 1): the output outgrows the input
 ]
 
 
@@ -95,10 +96,14 @@ def test_input_gradient_paths_match_col2im(rng, path, dtype, x_shape, w_shape, s
 
 
 def test_flat_path_is_taken_where_it_was_measured_to_win():
-    """Flat: 8x8 images with padding 1 in both dtypes, 4x4 (waste 2.25) in float32 only; never stride 2 or
-    large images. Correlation: the digits CNN's conv3 (32 -> 32 channels, 4x4), not conv2 (16 -> 32)."""
-    fits = conv._flat_input_gradient_fits
-    assert fits((1, 1), (10, 10), (8, 8), np.float32) and fits((1, 1), (10, 10), (8, 8), np.float64)
+    """Flat: 8x8 and 4x4 images with padding 1 in both dtypes (grids of 9x9 and 5x5, the padding shared by
+    neighbours: waste 1.27 and 1.56); a waste of 2.25 in float32 only; never stride 2 or large images.
+    Correlation: the digits CNN's conv3 (32 -> 32 channels, 4x4), not conv2 (16 -> 32)."""
+    fits, grid = conv._flat_input_gradient_fits, conv._flat_grid
+    assert grid((8, 8), ((1, 1), (1, 1)), (1, 1), (3, 3)) == (9, 9) and grid((4, 4), ((1, 1), (1, 1)), (1, 1), (3, 3)) == (5, 5)
+    assert grid((4, 6), ((2, 2), (0, 1)), (1, 1), (1, 2)) == (8, 7)  # padding wider than d (k - 1): the output's size
+    assert fits((1, 1), (9, 9), (8, 8), np.float32) and fits((1, 1), (9, 9), (8, 8), np.float64)
+    assert fits((1, 1), (5, 5), (4, 4), np.float32) and fits((1, 1), (5, 5), (4, 4), np.float64)
     assert fits((1, 1), (6, 6), (4, 4), np.float32) and not fits((1, 1), (6, 6), (4, 4), np.float64)
     assert not fits((2, 2), (10, 10), (4, 4), np.float32)
     assert not fits((1, 1), (34, 34), (32, 32), np.float32)
@@ -112,16 +117,18 @@ def test_flat_path_is_taken_where_it_was_measured_to_win():
 
 def test_flat_path_is_what_the_backward_calls(rng, monkeypatch):
     """conv2d_backward dispatches to the flat path exactly when _flat_input_gradient_fits says so (and the
-    correlation path does not apply: 3 -> 5 channels)."""
+    correlation path does not apply: 3 -> 5 channels): 4x4 images with padding 1 (grid 5x5) in both
+    dtypes, a 5x5 kernel with padding 2 (grid 6x6, waste 2.25) in float32 only."""
     calls = []
     real = conv._input_gradient_flat
     monkeypatch.setattr(conv, "_input_gradient_flat", lambda *a: calls.append(1) or real(*a))
-    for dtype, expected in (("float32", 1), ("float64", 0)):
+    for dtype, padding, expected in (("float32", 1, 1), ("float64", 1, 1), ("float32", 2, 1), ("float64", 2, 0)):
         calls.clear()
         out, cache = conv2d_forward(rng.standard_normal((2, 3, 4, 4)).astype(dtype),
-                                    rng.standard_normal((5, 3, 3, 3)).astype(dtype), padding=1)
+                                    rng.standard_normal((5, 3, 2 * padding + 1, 2 * padding + 1)).astype(dtype),
+                                    padding=padding)
         conv2d_backward(np.ones(out.shape, dtype), cache)
-        assert len(calls) == expected, dtype
+        assert len(calls) == expected, (dtype, padding)
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")

@@ -283,6 +283,12 @@ def _correlation_input_gradient_fits(stride, pads, kernel, dilation, out, weight
 _FLAT_MAX_WASTE = {8: 2.0, 4: 3.0}
 
 
+def _flat_grid(hw, pads, dilation, kernel):
+    """(Hp, Wp) of _input_gradient_flat's grid: per axis H + max(p_lo, p_hi) (padding shared with the
+    neighbour), or H_out where a padding wider than d (k - 1) makes the output larger (stride 1)."""
+    return tuple(max(n + max(p), n + sum(p) - d * (k - 1)) for n, p, d, k in zip(hw, pads, dilation, kernel))
+
+
 def _flat_input_gradient_fits(stride, padded, out, dtype):
     """Whether _input_gradient_flat is taken: stride 1, small images, a waste ratio within _FLAT_MAX_WASTE."""
     waste = padded[0] * padded[1] / (out[0] * out[1])
@@ -300,14 +306,17 @@ def _input_gradient_flat(weight, dy, x_shape, pads, dilation):
     index s + i d_H Wp + j d_W for s = (n Hp + h) Wp + w: one shift for the whole batch. So the rows
     (c, i, j) of dcols, a (kW C_in/G, C_out/G) @ (C_out/G, L) product per kernel row i, are added as kW
     contiguous slices of length L into the flattened padded gradient. Real cells never wrap into the next
-    row or image (h + i d_H <= Hp - 1, w + j d_W <= Wp - 1); the zero cells of dY_ext add zeros. The price
-    is the GEMM over Hp Wp instead of Ho Wo columns per image (_FLAT_MAX_WASTE); for small images
+    row or image (h + i d_H <= Hp - 1, w + j d_W <= Wp - 1); the zero cells of dY_ext add zeros.
+    Neighbouring images and rows share their padding (_flat_grid): a grid row holds W + max(p_left, p_right)
+    cells, an image H + max(p_top, p_bottom) rows, since the gap between two images' data need only be as
+    wide as the wider of the two paddings it stands for; what lands there belongs to padding and is cropped.
+    The price is the GEMM over Hp Wp instead of Ho Wo columns per image (_FLAT_MAX_WASTE); for small images
     (the digits CNN) the long contiguous adds more than pay for it. Returns grad_x (N, C_in, H, W)."""
     n, c_in, h, w = x_shape
     c_out, cg, kh, kw = weight.shape
     g, og = dy.shape[1], c_out // dy.shape[1]
-    hp, wp = h + sum(pads[0]), w + sum(pads[1])
-    ho, wo = hp - dilation[0] * (kh - 1), wp - dilation[1] * (kw - 1)
+    hp, wp = _flat_grid((h, w), pads, dilation, (kh, kw))
+    ho, wo = h + sum(pads[0]) - dilation[0] * (kh - 1), w + sum(pads[1]) - dilation[1] * (kw - 1)
     length = n * hp * wp
     ext = np.zeros((g, og, n, hp, wp), dtype=weight.dtype)  # dY on the padded grid, zeros elsewhere
     ext[..., :ho, :wo] = dy.reshape(n, g, og, ho, wo).transpose(1, 2, 0, 3, 4)
@@ -397,7 +406,7 @@ def conv2d_backward(grad_out, cache):
         grad_weight = np.ascontiguousarray(grad_weight.transpose(0, 3, 1, 2))
     else:
         grad_weight = _weight_gradient(cols, dy).reshape(weight.shape)  # dY_g cols_g^T
-    padded = (h + sum(pads[0]), w + sum(pads[1]))
+    padded = _flat_grid((h, w), pads, dilation, (kh, kw))  # the flat path's grid
     # the two shortcuts multiply weights by structural zeros (padding of dY, wasted grid cells): with an
     # infinite or NaN weight, 0 * inf would put NaN where autograd has none, so they need finite weights
     finite = bool(np.isfinite(weight).all())
