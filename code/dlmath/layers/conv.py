@@ -385,9 +385,14 @@ def conv2d_forward(x, weight, bias=None, *, stride=1, padding=0, dilation=1, gro
     else:
         win = _windows(_pad(x, pads), (kh, kw), stride, dilation, (ho, wo))  # (N, C_in, kH, kW, Ho, Wo) view
         cols = _group_columns(win, g)  # (G, K, N Ho Wo), the one copy
-        out = _columns_product(weight.reshape(g, c_out // g, -1), cols, n).reshape(n, c_out, ho, wo)  # W_g cols_g
-        if bias is not None:
-            out += bias[:, None, None]
+        out = _columns_product(weight.reshape(g, c_out // g, -1), cols, n)  # W_g cols_g, (N, G, C_out/G, Ho Wo)
+        if bias is None:
+            out = np.ascontiguousarray(out)
+        elif out.flags.c_contiguous:
+            out += bias.reshape(g, -1, 1)
+        else:  # small images: the bias added while the transposed product is copied into NCHW order
+            out = np.add(out, bias.reshape(g, -1, 1))
+        out = out.reshape(n, c_out, ho, wo)
     return out, (x.shape, weight, cols, stride, pads, dilation, bias is not None)
 
 
