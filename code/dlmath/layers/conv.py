@@ -372,7 +372,8 @@ def col2im(cols, input_size, kernel_size, *, stride=1, padding=0, dilation=1):
 def conv2d_forward(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1):
     """out[n, o] = b_o + sum_{c, i, j} W[o, c, i, j] x_pad[n, c, h s + i d, w s + j d] (eq-conv-forward),
     c over the o's group; x (N, C_in, H, W), weight (C_out, C_in/groups, kH, kW) -> (N, C_out, H_out, W_out).
-    One GEMM per group: W_g (C_out/G, K) @ cols_g (K, N H_out W_out), K = C_in/G kH kW."""
+    One GEMM per group: W_g (C_out/G, K) @ cols_g (K, N H_out W_out), K = C_in/G kH kW (for small images
+    with groups 1, its transpose: cols^T (N H_out W_out, K) @ W^T, the columns built channels last)."""
     x, weight, bias, stride, pads, dilation, (ho, wo) = _check_conv(x, weight, bias, stride, padding,
                                                                     dilation, groups)
     n = x.shape[0]
