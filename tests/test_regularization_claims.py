@@ -6,8 +6,8 @@
   its gradient vanishes at the finite logit gap log(1 + K (1 - lambda_ls) / lambda_ls)
   (eq-regularization-ls-gap), and that gap minimizes the loss over the gap.
 * Early stopping against ridge on a quadratic (prop-regularization-early-stopping): for 0 < eta lambda_i <= 1
-  and lambda_es = 1 / (eta k), t = k eta lambda_i, the early-stopping filter lies between t / (1 + t) and
-  min(1, t); the ratio to the ridge filter is at most 2, attained at k = 1, t = 1.
+  and lambda_es = 1 / (eta k), r_i = lambda_i / lambda_es = k eta lambda_i, the early-stopping filter lies
+  between r_i / (1 + r_i) and min(1, r_i); the ratio to the ridge filter is at most 2, attained at k = 1, r_i = 1.
 """
 import numpy as np
 import pytest
@@ -61,10 +61,10 @@ def test_early_stopping_filter_between_ridge_and_min():
     eta_lam = np.linspace(1e-4, 1.0, 401)[:, None]             # eta lambda_i in (0, 1]
     k = np.array([1, 2, 3, 10, 100, 1000])[None, :]
     early = 1 - (1 - eta_lam) ** k                            # eq-regularization-gd-filter
-    t = k * eta_lam                                            # lambda_i / lambda_es with lambda_es = 1/(eta k)
-    ridge = t / (1 + t)                                        # eq-regularization-ridge-filter
+    r = k * eta_lam                                            # r_i = lambda_i / lambda_es with lambda_es = 1/(eta k)
+    ridge = r / (1 + r)                                        # eq-regularization-ridge-filter
     assert np.all(ridge <= early + 1e-15)
-    assert np.all(early <= np.minimum(1, t) + 1e-15)
+    assert np.all(early <= np.minimum(1, r) + 1e-15)
     ratio = early / ridge
     assert ratio.max() <= 2 + 1e-12
-    np.testing.assert_allclose(ratio[-1, 0], 2.0)              # k = 1, eta lambda_i = 1: t = 1, ratio 2
+    np.testing.assert_allclose(ratio[-1, 0], 2.0)              # k = 1, eta lambda_i = 1: r_i = 1, ratio 2
