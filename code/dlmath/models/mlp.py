@@ -185,7 +185,8 @@ def predict(params, x, *, activation="relu"):
 
 
 def sgd_update(params, grads, velocity, *, lr, momentum=0.0, weight_decay=0.0):
-    """One SGD step, PyTorch's momentum (eq-mlp-sgd): v <- momentum v + g, p <- p - lr v.
+    """One SGD step, PyTorch's momentum (eq-mlp-sgd): b <- momentum b + g, p <- p - lr b (b, the momentum
+    buffer, is the ``velocity`` argument).
 
     With momentum 0 this is p <- p - lr g. ``weight_decay`` adds weight_decay * p to every gradient
     first (an L2 penalty weight_decay / 2 ||p||^2 on every parameter, as torch.optim.SGD). Returns new
