@@ -8,6 +8,11 @@
 * Early stopping against ridge on a quadratic (prop-regularization-early-stopping): for 0 < eta lambda_i <= 1
   and lambda_es = 1 / (eta k), r_i = lambda_i / lambda_es = k eta lambda_i, the early-stopping filter lies
   between r_i / (1 + r_i) and min(1, r_i); the ratio to the ridge filter is at most 2, attained at k = 1, r_i = 1.
+* Penalty and constraint (eq-regularization-ridge-kkt, eq-regularization-ridge-radius): on random full-rank
+  least-squares problems the ridge minimizer's squared norm is sum_i s_i^2 beta_i^2 / (s_i^2 + lambda)^2
+  (the chapter checks it symbolically at d = 2 only), decreasing in lambda; projected gradient descent on the
+  ball of radius r = |w_lambda| returns the ridge minimizer, and the multiplier read off its stationarity
+  condition is lambda; on a ball containing the least-squares solution it returns that solution.
 """
 import numpy as np
 import pytest
@@ -68,3 +73,58 @@ def test_early_stopping_filter_between_ridge_and_min():
     ratio = early / ridge
     assert ratio.max() <= 2 + 1e-12
     np.testing.assert_allclose(ratio[-1, 0], 2.0)              # k = 1, eta lambda_i = 1: r_i = 1, ratio 2
+
+
+def _problem(seed, N=40, d=6):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, d))                           # (N, d)
+    y = X @ rng.standard_normal(d) + 0.5 * rng.standard_normal(N)   # (N,)
+    return X, y
+
+
+def _ridge(X, y, lam):
+    return np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T @ y)
+
+
+def _projected_gd(X, y, r, steps=5000):
+    """min |Xw - y|^2 / 2 subject to |w| <= r, by projected gradient descent with step 1/M from w = 0."""
+    M = np.linalg.norm(X, 2) ** 2
+    w = np.zeros(X.shape[1])
+    for _ in range(steps):
+        w = w - X.T @ (X @ w - y) / M
+        w = w * min(1.0, r / np.linalg.norm(w))
+    return w
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ridge_radius_formula_and_monotone(seed):
+    X, y = _problem(seed)
+    U, s, Vt = np.linalg.svd(X, full_matrices=False)
+    beta = U.T @ y                                            # beta_i = u_i^T y
+    lams = np.geomspace(1e-3, 1e3, 25)
+    radii2 = np.array([np.sum(_ridge(X, y, lam) ** 2) for lam in lams])
+    formula = np.array([np.sum(s**2 * beta**2 / (s**2 + lam) ** 2) for lam in lams])
+    np.testing.assert_allclose(radii2, formula, rtol=1e-10)
+    assert np.all(np.diff(radii2) < 0)                        # one lambda per radius below |w_0|
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("lam", (0.3, 3.0, 30.0))
+def test_constrained_solution_is_ridge_with_multiplier_lambda(seed, lam):
+    X, y = _problem(seed)
+    w_pen = _ridge(X, y, lam)
+    w_con = _projected_gd(X, y, np.linalg.norm(w_pen))
+    np.testing.assert_allclose(w_con, w_pen, rtol=0, atol=1e-9)
+    lam_read = -w_con @ (X.T @ (X @ w_con - y)) / (w_con @ w_con)
+    np.testing.assert_allclose(lam_read, lam, rtol=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_inactive_constraint_has_zero_multiplier(seed):
+    X, y = _problem(seed)
+    w_ls = _ridge(X, y, 0.0)
+    w_con = _projected_gd(X, y, 1.5 * np.linalg.norm(w_ls))
+    np.testing.assert_allclose(w_con, w_ls, rtol=0, atol=1e-9)
+    assert np.linalg.norm(X.T @ (X @ w_con - y)) < 1e-8      # stationary without a penalty: lambda = 0
+    w_small = _projected_gd(X, y, 0.5 * np.linalg.norm(w_ls))   # a smaller ball is active: lambda > 0
+    assert -w_small @ (X.T @ (X @ w_small - y)) > 0
