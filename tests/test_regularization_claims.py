@@ -9,7 +9,7 @@
   and lambda_es = 1 / (eta k), r_i = lambda_i / lambda_es = k eta lambda_i, the early-stopping filter lies
   between r_i / (1 + r_i) and min(1, r_i); the ratio to the ridge filter is at most 2, attained at k = 1, r_i = 1.
 * Penalty and constraint (eq-regularization-ridge-kkt, eq-regularization-ridge-radius): on random full-rank
-  least-squares problems the ridge minimizer's squared norm is sum_i s_i^2 beta_i^2 / (s_i^2 + lambda)^2
+  least-squares problems the ridge minimizer's squared norm is sum_i s_i^2 y~_i^2 / (s_i^2 + lambda)^2
   (the chapter checks it symbolically at d = 2 only), decreasing in lambda; projected gradient descent on the
   ball of radius r = |w_lambda| returns the ridge minimizer, and the multiplier read off its stationarity
   condition is lambda; on a ball containing the least-squares solution it returns that solution.
@@ -100,10 +100,10 @@ def _projected_gd(X, y, r, steps=5000):
 def test_ridge_radius_formula_and_monotone(seed):
     X, y = _problem(seed)
     U, s, Vt = np.linalg.svd(X, full_matrices=False)
-    beta = U.T @ y                                            # beta_i = u_i^T y
+    y_t = U.T @ y                                             # y~_i = u_i^T y
     lams = np.geomspace(1e-3, 1e3, 25)
     radii2 = np.array([np.sum(_ridge(X, y, lam) ** 2) for lam in lams])
-    formula = np.array([np.sum(s**2 * beta**2 / (s**2 + lam) ** 2) for lam in lams])
+    formula = np.array([np.sum(s**2 * y_t**2 / (s**2 + lam) ** 2) for lam in lams])
     np.testing.assert_allclose(radii2, formula, rtol=1e-10)
     assert np.all(np.diff(radii2) < 0)                        # one lambda per radius below |w_0|
 
