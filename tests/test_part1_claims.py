@@ -166,6 +166,33 @@ def test_chebyshev_and_hoeffding_bound_coin_deviations(seed):
     assert 2 * np.exp(-2 * 100 * 0.3 ** 2) < 0.21 / (100 * 0.3 ** 2)
 
 
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_hoeffding_lemma_and_chernoff_bound_hold_and_the_constant_is_sharp(seed):
+    """ch03, eq-probability-hoeffding-lemma and eq-probability-chernoff: for 200 random distributions on
+    [0, 1] (8 random support points each) E[e^(lambda (X - mu))] lies below the Bernoulli moment of the same
+    mean (the proof's chord step) and below e^(lambda^2/8) for lambda in [-30, 30]; the constant 1/8 cannot
+    be lowered (the fair coin's log-moment over lambda^2 reaches 0.1249 at lambda = 0.1, and 1/9 fails
+    there). For N Bernoulli variables the exact upper tail lies below the Chernoff bound at lambda = 4Na,
+    which is exp(-2Na^2)."""
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(0, 1, size=(200, 8))                                   # (dist, point)
+    wts = rng.dirichlet(np.ones(8) * 0.3, size=200)                          # (dist, point)
+    mu = (wts * pts).sum(axis=1)                                             # (dist,)
+    lam = np.linspace(-30, 30, 121)                                          # (lambda,)
+    mgf = (wts[:, None, :] * np.exp(lam[None, :, None] * (pts[:, None, :] - mu[:, None, None]))).sum(axis=2)
+    bern = np.exp(-lam[None, :] * mu[:, None]) * (1 - mu[:, None] + mu[:, None] * np.exp(lam[None, :]))
+    assert np.all(mgf <= bern * (1 + 1e-12)) and np.all(bern <= np.exp(lam ** 2 / 8) * (1 + 1e-12))
+    fair = np.log(np.cosh(0.05))                                             # log E[e^(0.1 (X - 1/2))], fair coin
+    assert 0.1249 < fair / 0.1 ** 2 < 0.125 and fair > 0.1 ** 2 / 9
+    n = int(rng.integers(5, 200))
+    theta, a = rng.uniform(0.05, 0.95), rng.uniform(0.01, 0.5)
+    s = np.arange(n + 1)
+    tail = stats.binom.pmf(s, n, theta)[s / n - theta >= a - 1e-12].sum()
+    lam_star = 4 * n * a
+    chernoff = np.exp(-lam_star * a) * (stats.binom.pmf(s, n, theta) * np.exp(lam_star * (s / n - theta))).sum()
+    assert tail <= chernoff * (1 + 1e-12) and chernoff <= np.exp(-2 * n * a ** 2) * (1 + 1e-12)
+
 def _coin_clt_distance(n, theta):
     """sup_z |P(sqrt(n)(X-bar_n - theta)/sigma <= z) - Phi(z)| for n Bernoulli(theta) tosses (exact)."""
     k = np.arange(n + 1)
