@@ -9,7 +9,8 @@
   and lambda_es = 1 / (eta k), r_i = lambda_i / lambda_es = k eta lambda_i, the early-stopping filter lies
   between r_i / (1 + r_i) and min(1, r_i); the ratio to the ridge filter is at most 2, attained at k = 1, r_i = 1.
 * Penalty and constraint (eq-regularization-ridge-kkt, eq-regularization-ridge-radius): on random full-rank
-  least-squares problems the ridge minimizer's squared norm is sum_i s_i^2 y~_i^2 / (s_i^2 + lambda)^2
+  least-squares problems (loss |Xw - y|^2, penalty lambda |w|^2 / 2) the ridge minimizer's squared norm is
+  sum_i s_i^2 y~_i^2 / (s_i^2 + lambda / 2)^2
   (the chapter checks it symbolically at d = 2 only), decreasing in lambda; projected gradient descent on the
   ball of radius r = |w_lambda| returns the ridge minimizer, and the multiplier read off its stationarity
   condition is lambda; on a ball containing the least-squares solution it returns that solution.
@@ -83,15 +84,16 @@ def _problem(seed, N=40, d=6):
 
 
 def _ridge(X, y, lam):
-    return np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T @ y)
+    """The minimizer of |Xw - y|^2 + lam |w|^2 / 2 (the chapter's loss, no factor 1/2, and penalty)."""
+    return np.linalg.solve(X.T @ X + lam / 2 * np.eye(X.shape[1]), X.T @ y)
 
 
 def _projected_gd(X, y, r, steps=5000):
-    """min |Xw - y|^2 / 2 subject to |w| <= r, by projected gradient descent with step 1/M from w = 0."""
-    M = np.linalg.norm(X, 2) ** 2
+    """min |Xw - y|^2 subject to |w| <= r, by projected gradient descent with step 1/M from w = 0."""
+    M = 2 * np.linalg.norm(X, 2) ** 2
     w = np.zeros(X.shape[1])
     for _ in range(steps):
-        w = w - X.T @ (X @ w - y) / M
+        w = w - 2 * X.T @ (X @ w - y) / M
         w = w * min(1.0, r / np.linalg.norm(w))
     return w
 
@@ -103,7 +105,7 @@ def test_ridge_radius_formula_and_monotone(seed):
     y_t = U.T @ y                                             # y~_i = u_i^T y
     lams = np.geomspace(1e-3, 1e3, 25)
     radii2 = np.array([np.sum(_ridge(X, y, lam) ** 2) for lam in lams])
-    formula = np.array([np.sum(s**2 * y_t**2 / (s**2 + lam) ** 2) for lam in lams])
+    formula = np.array([np.sum(s**2 * y_t**2 / (s**2 + lam / 2) ** 2) for lam in lams])
     np.testing.assert_allclose(radii2, formula, rtol=1e-10)
     assert np.all(np.diff(radii2) < 0)                        # one lambda per radius below |w_0|
 
@@ -115,7 +117,7 @@ def test_constrained_solution_is_ridge_with_multiplier_lambda(seed, lam):
     w_pen = _ridge(X, y, lam)
     w_con = _projected_gd(X, y, np.linalg.norm(w_pen))
     np.testing.assert_allclose(w_con, w_pen, rtol=0, atol=1e-9)
-    lam_read = -w_con @ (X.T @ (X @ w_con - y)) / (w_con @ w_con)
+    lam_read = -w_con @ (2 * X.T @ (X @ w_con - y)) / (w_con @ w_con)
     np.testing.assert_allclose(lam_read, lam, rtol=1e-7)
 
 
