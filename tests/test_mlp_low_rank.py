@@ -1,26 +1,13 @@
 """Chapter 9's compression of the digits MLP's first layer by a truncated SVD: the Frobenius error of the
 rank-r truncation is the root of the discarded squared singular values (Eckart-Young, chapter 1) on trained
 weights, the factored layer has r (n_0 + n_1) weights, and at full rank the factored network classifies
-exactly as the uncompressed one. The two factorizations are written here as in the chapter's cells."""
+exactly as the uncompressed one. The factorizations are the package's (dlmath.linalg), as the chapter uses them."""
 import numpy as np
 import pytest
 
 from dlmath.data import load_digits_split
+from dlmath.linalg import data_low_rank_factors, low_rank_factors
 from dlmath.models.mlp import init_mlp, predict, train
-
-
-def low_rank_factors(W, r):
-    """The truncated SVD of W (m, d) as U_r S_r (m, r) and V_r^T (r, d)."""
-    U, s, Vt = np.linalg.svd(W, full_matrices=False)
-    return U[:, :r] * s[:r], Vt[:r]
-
-
-def data_low_rank_factors(W, X, r):
-    """The rank-r W_hat minimizing ||X (W - W_hat)^T||_F, as two factors (m, r), (r, d)."""
-    _, s_x, Vt_x = np.linalg.svd(X, full_matrices=False)
-    keep = s_x > 1e-10 * s_x[0]
-    B, C = low_rank_factors((W @ Vt_x[keep].T) * s_x[keep], r)
-    return B, (C / s_x[keep]) @ Vt_x[keep]
 
 
 def factored_predict(p, X, first):
@@ -89,3 +76,33 @@ def test_data_truncation_minimizes_the_error_on_the_data(trained):
         err_plain = np.linalg.norm(X_tr @ (W - np.dot(*low_rank_factors(W, r))).T)
         assert np.isclose(err_data, np.sqrt(np.sum(t[r:] ** 2)), rtol=1e-9)
         assert err_data <= err_plain * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("bad", [
+    lambda: low_rank_factors(np.ones((3, 2)), 3),                     # r above min(m, d)
+    lambda: low_rank_factors(np.ones((3, 2)), -1),
+    lambda: low_rank_factors(np.ones((3, 2)), 1.0),                   # r not an integer
+    lambda: low_rank_factors(np.ones(3), 1),                          # not a matrix
+    lambda: low_rank_factors(np.ones((3, 2), dtype=int), 1),
+    lambda: data_low_rank_factors(np.ones((3, 2)), np.ones((5, 3)), 1),   # X has the wrong width
+    lambda: data_low_rank_factors(np.ones((3, 2)), np.ones((5, 2)), 3),   # r above min(m, d)
+])
+def test_low_rank_factors_reject_bad_input(bad):
+    with pytest.raises(ValueError):
+        bad()
+
+
+def test_data_low_rank_factors_ignore_directions_no_input_reaches():
+    """Inputs confined to the first two coordinates: W_hat vanishes on the others, and at r = 2 it
+    reproduces the layer's outputs exactly."""
+    rng = np.random.default_rng(0)
+    X = np.zeros((20, 5))
+    X[:, :2] = rng.standard_normal((20, 2))                       # (N, d), rank 2
+    W = rng.standard_normal((4, 5))                               # (m, d)
+    B, C = data_low_rank_factors(W, X, 2)
+    W_hat = B @ C
+    np.testing.assert_allclose(W_hat[:, 2:], 0.0, atol=1e-14)
+    np.testing.assert_allclose(X @ W_hat.T, X @ W.T, rtol=1e-12, atol=1e-12)
+    B4, C4 = data_low_rank_factors(W, X, 4)                       # rank at most 4, but the inputs have rank 2
+    assert B4.shape == (4, 2) and C4.shape == (2, 5)
+    np.testing.assert_allclose(B4 @ C4, W_hat, rtol=1e-12, atol=1e-12)

@@ -13,7 +13,7 @@ import numpy as np
 
 __all__ = [
     "broadcast_shape", "matmul_shape", "condition_number", "spectral_norm",
-    "matrix_with_singular_values", "pinv", "pca",
+    "matrix_with_singular_values", "low_rank_factors", "data_low_rank_factors", "pinv", "pca",
 ]
 
 
@@ -173,6 +173,49 @@ def matrix_with_singular_values(s, rng, m=None):
     U, _ = np.linalg.qr(rng.standard_normal((m, n)))  # (m, n), orthonormal columns
     V, _ = np.linalg.qr(rng.standard_normal((n, n)))  # (n, n), orthogonal
     return (U * s.astype(float)) @ V.T  # U diag(s) V^T without forming diag(s)
+
+
+# ------------------------------------------------------------------------- low-rank factors
+def _check_rank(r, limit):
+    if isinstance(r, bool) or not isinstance(r, numbers.Integral) or not 0 <= r <= limit:
+        raise ValueError(f"r must be an integer between 0 and {limit}, got {r!r}")
+    return int(r)
+
+
+def low_rank_factors(W, r):
+    """The rank-``r`` truncated SVD of ``W`` as two factors ``B = U_r S_r`` (m, r) and ``C = V_r^T`` (r, d).
+
+    ``W`` has shape ``(m, d)`` and ``0 <= r <= min(m, d)``. ``B @ C`` is the best approximation of rank at
+    most ``r`` in the Frobenius and the spectral norm (Eckart-Young, eq-linear-algebra-eckart-young), with
+    Frobenius error the root of the discarded squared singular values (eq-mlp-low-rank-error). A layer
+    ``x -> W x`` stored this way costs ``r (m + d)`` weights instead of ``m d``.
+    """
+    W = _check_matrix(W, name="W")
+    r = _check_rank(r, min(W.shape))
+    U, s, Vt = np.linalg.svd(W, full_matrices=False)  # (m, k), (k,), (k, d), k = min(m, d)
+    return U[:, :r] * s[:r], Vt[:r]  # U_r S_r without forming S_r
+
+
+def data_low_rank_factors(W, X, r, *, rtol=1e-10):
+    """Factors ``(m, q)``, ``(q, d)`` of the ``W_hat`` of rank at most ``r`` that minimizes ``||X (W - W_hat)^T||_F``.
+
+    ``W`` (m, d) is a layer's weight and ``X`` (N, d) the inputs it sees; the error is that of the layer's
+    outputs on ``X``, not of the weights. With the thin SVD ``X = U_X S_X V_X^T`` restricted to singular
+    values above ``rtol * s_max`` (k of them), it is the truncated SVD of ``W V_X S_X`` mapped back by
+    ``S_X^{-1} V_X^T`` (chapter 9's exercise ex-mlp-low-rank-data); ``0 <= r <= min(m, d)``, and the factors
+    have ``q = min(r, k)`` columns and rows: beyond rank ``k`` no input can tell ``W_hat`` from ``W``.
+    Directions that no input reaches are dropped from ``W_hat``.
+    """
+    W = _check_matrix(W, name="W")
+    X = _check_matrix(X, name="X")
+    if X.shape[1] != W.shape[1]:
+        raise ValueError(f"X must have {W.shape[1]} columns (W is {W.shape}), got shape {X.shape}")
+    _, s_x, Vt_x = np.linalg.svd(X, full_matrices=False)
+    keep = s_x > rtol * s_x[0]  # the principal directions of the inputs that carry any of them
+    r = _check_rank(r, min(W.shape))
+    q = min(r, W.shape[0], int(keep.sum()))
+    B, C = low_rank_factors((W @ Vt_x[keep].T) * s_x[keep], q)  # (m, q), (q, k)
+    return B, (C / s_x[keep]) @ Vt_x[keep]  # (m, q), (q, d)
 
 
 # ------------------------------------------------------------------------- pseudo-inverse and PCA
