@@ -183,12 +183,13 @@ def _check_rank(r, limit):
 
 
 def low_rank_factors(W, r):
-    """The rank-``r`` truncated SVD of ``W`` as two factors ``B = U_r S_r`` (m, r) and ``C = V_r^T`` (r, d).
+    """The rank-``r`` truncated SVD of ``W`` as two factors, ``B = U_r S_r`` and ``C = V_r^T``.
 
-    ``W`` has shape ``(m, d)`` and ``0 <= r <= min(m, d)``. ``B @ C`` is the best approximation of rank at
-    most ``r`` in the Frobenius and the spectral norm (Eckart-Young, eq-linear-algebra-eckart-young), with
-    Frobenius error the root of the discarded squared singular values (eq-mlp-low-rank-error). A layer
-    ``x -> W x`` stored this way costs ``r (m + d)`` weights instead of ``m d``.
+    ``W`` has shape ``(m, d)`` and ``0 <= r <= min(m, d)``; ``B`` is ``(m, r)``, ``C`` is ``(r, d)``.
+    ``B @ C`` is the best approximation of rank at most ``r`` in the Frobenius and the spectral
+    norm (Eckart-Young, eq-linear-algebra-eckart-young); its Frobenius error is the root of the
+    discarded squared singular values (eq-mlp-low-rank-error). A layer ``x -> W x`` stored this
+    way costs ``r (m + d)`` weights instead of ``m d``.
     """
     W = _check_matrix(W, name="W")
     r = _check_rank(r, min(W.shape))
@@ -197,14 +198,14 @@ def low_rank_factors(W, r):
 
 
 def data_low_rank_factors(W, X, r, *, rtol=1e-10):
-    """Factors ``(m, q)``, ``(q, d)`` of the ``W_hat`` of rank at most ``r`` that minimizes ``||X (W - W_hat)^T||_F``.
+    """Factors of the ``W_hat`` of rank at most ``r`` that minimizes ``||X (W - W_hat)^T||_F``.
 
-    ``W`` (m, d) is a layer's weight and ``X`` (N, d) the inputs it sees; the error is that of the layer's
-    outputs on ``X``, not of the weights. With the thin SVD ``X = U_X S_X V_X^T`` restricted to singular
-    values above ``rtol * s_max`` (k of them), it is the truncated SVD of ``W V_X S_X`` mapped back by
-    ``S_X^{-1} V_X^T`` (chapter 9's exercise ex-mlp-low-rank-data); ``0 <= r <= min(m, d)``, and the factors
-    have ``q = min(r, k)`` columns and rows: beyond rank ``k`` no input can tell ``W_hat`` from ``W``.
-    Directions that no input reaches are dropped from ``W_hat``.
+    ``W`` (m, d) is a layer's weight and ``X`` (N, d) the inputs it sees: the error is that of
+    the layer's outputs on ``X``, not of the weights. With the thin SVD ``X = U_X S_X V_X^T``
+    kept to the k singular values above ``rtol * s_max``, ``W_hat`` is the truncated SVD of
+    ``W V_X S_X`` mapped back by ``S_X^{-1} V_X^T`` (chapter 9, ex-mlp-low-rank-data).
+    ``0 <= r <= min(m, d)``; the factors are ``(m, q)`` and ``(q, d)`` with ``q = min(r, m, k)``:
+    beyond rank k no input tells ``W_hat`` from ``W``. Directions no input reaches are dropped.
     """
     W = _check_matrix(W, name="W")
     X = _check_matrix(X, name="X")
